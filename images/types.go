@@ -1,0 +1,159 @@
+// Package images holds rtbuild's runtime catalog: the embedded catalog file,
+// its Go types, overlay and validation, lookup, the deprecation policy, and
+// what each runtime family's image contains (environment, entrypoint and
+// bootstrap scripts).
+package images
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Arch is an architecture in Lambda's spelling: "x86_64" or "arm64".
+type Arch string
+
+// The architectures Lambda supports.
+const (
+	X86_64 Arch = "x86_64"
+	Arm64  Arch = "arm64"
+	// AnyArch keys a component source that is the same for every architecture.
+	AnyArch Arch = "any"
+)
+
+// ParseArch accepts Lambda names (x86_64, arm64) and OCI/Go names (amd64,
+// arm64, aarch64) and returns the Lambda name.
+func ParseArch(s string) (Arch, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "x86_64", "amd64", "x86-64", "x64":
+		return X86_64, nil
+	case "arm64", "aarch64":
+		return Arm64, nil
+	}
+	return "", fmt.Errorf("unknown architecture %q: use x86_64 (amd64) or arm64", s)
+}
+
+// OCI returns the architecture as an OCI platform spells it (amd64, arm64).
+func (a Arch) OCI() string {
+	switch a {
+	case X86_64:
+		return "amd64"
+	case Arm64:
+		return "arm64"
+	}
+	return string(a)
+}
+
+// Date is a calendar day (YYYY-MM-DD) in the catalog.
+type Date struct{ time.Time }
+
+// ParseDate parses YYYY-MM-DD.
+func ParseDate(s string) (Date, error) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return Date{}, fmt.Errorf("invalid date %q: want YYYY-MM-DD", s)
+	}
+	return Date{t}, nil
+}
+
+// String formats the date as YYYY-MM-DD.
+func (d Date) String() string { return d.Format(time.DateOnly) }
+
+// Catalog is the whole runtime catalog: bases, components and runtimes.
+// Its YAML schema is documented in docs/catalog.md.
+type Catalog struct {
+	// Version names this catalog revision (e.g. "2026.11.27"); it is part of
+	// `rtbuild version` and of image annotations.
+	Version string `yaml:"version" json:"version"`
+	// Bases are the operating system images runtimes build on, by key ("al1", "al2").
+	Bases map[string]*Base `yaml:"bases" json:"bases"`
+	// Components are the parts images are made of, by key ("nodejs14", "rie", ...).
+	Components map[string]*Component `yaml:"components" json:"components"`
+	// Runtimes are the rows of Lambda's runtime table, in the table's order.
+	Runtimes []*Runtime `yaml:"runtimes" json:"runtimes"`
+}
+
+// Base is an operating system base image.
+type Base struct {
+	// Name is the human name ("Amazon Linux 2").
+	Name string `yaml:"name" json:"name"`
+	// OS is the table's OS column ("Amazon Linux" or "Amazon Linux 2").
+	OS string `yaml:"os" json:"os"`
+	// Image is the upstream reference, pinned by digest where known:
+	// "public.ecr.aws/amazonlinux/amazonlinux:2@sha256:...". It may also be
+	// "oci:DIR[:REF]" (an OCI layout) or "docker:FILE" (a docker-archive tar).
+	Image string `yaml:"image" json:"image"`
+	// Architectures the base image is published for.
+	Architectures []Arch `yaml:"architectures" json:"architectures"`
+	// AMI and Kernel are the facts Lambda publishes about the execution environment.
+	AMI    string `yaml:"ami,omitempty" json:"ami,omitempty"`
+	Kernel string `yaml:"kernel,omitempty" json:"kernel,omitempty"`
+}
+
+// Deprecation holds the runtime support policy dates; nil means not scheduled.
+type Deprecation struct {
+	Phase1 *Date `yaml:"phase1" json:"phase1"`
+	Phase2 *Date `yaml:"phase2" json:"phase2"`
+}
+
+// Runtime is one row of Lambda's runtime table and what its image is made of.
+type Runtime struct {
+	Identifier    string      `yaml:"identifier" json:"identifier"`
+	Name          string      `yaml:"name" json:"name"`
+	Family        string      `yaml:"family" json:"family"` // nodejs, python, ruby, java, go, dotnet, provided
+	Base          string      `yaml:"base" json:"base"`     // key into Catalog.Bases
+	Architectures []Arch      `yaml:"architectures" json:"architectures"`
+	SDK           string      `yaml:"sdk" json:"sdk"` // the table's text, "" where none
+	Deprecation   Deprecation `yaml:"deprecation" json:"deprecation"`
+	// Alternative is the runtime to suggest when an architecture is not supported
+	// (for AL1 runtimes: their AL2 sibling, or provided.al2).
+	Alternative string `yaml:"alternative,omitempty" json:"alternative,omitempty"`
+	// Env are the runtime's additions to the image contract's environment.
+	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	// Components are keys into Catalog.Components, in layer order (bottom first).
+	Components []string `yaml:"components" json:"components"`
+}
+
+// Component kinds.
+const (
+	// KindArchive unpacks a downloaded tar, tar.gz, tar.xz or zip under Dest.
+	KindArchive = "archive"
+	// KindFile places one file at Path: downloaded (Sources), inline (Content)
+	// or shipped inside rtbuild (Builtin).
+	KindFile = "file"
+)
+
+// Component is one part of an image; it becomes exactly one layer.
+type Component struct {
+	Kind    string `yaml:"kind" json:"kind"`
+	Version string `yaml:"version" json:"version"`
+	// Description says what the component is, for people and the SBOM.
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+	License     string `yaml:"license,omitempty" json:"license,omitempty"`
+
+	// Archive: destination directory (absolute), leading path components to
+	// drop, and format (tar, tar.gz, tar.xz, zip; empty: from the URL).
+	Dest   string `yaml:"dest,omitempty" json:"dest,omitempty"`
+	Strip  int    `yaml:"strip,omitempty" json:"strip,omitempty"`
+	Format string `yaml:"format,omitempty" json:"format,omitempty"`
+
+	// File: absolute path in the image and octal mode ("0755"; default "0644").
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
+	// Builtin names content shipped inside rtbuild ("entrypoint", "bootstrap");
+	// it is rendered for the runtime being built (see Builtin).
+	Builtin string `yaml:"builtin,omitempty" json:"builtin,omitempty"`
+	// Content is inline file content.
+	Content string `yaml:"content,omitempty" json:"content,omitempty"`
+
+	// Sources say where the artifact comes from, per architecture; the key
+	// "any" serves every architecture.
+	Sources map[Arch]*Source `yaml:"sources,omitempty" json:"sources,omitempty"`
+}
+
+// Source is a downloadable artifact.
+type Source struct {
+	URL string `yaml:"url" json:"url"`
+	// SHA256 is the artifact's hex digest; empty means not yet pinned.
+	SHA256 string `yaml:"sha256,omitempty" json:"sha256,omitempty"`
+}
