@@ -132,9 +132,13 @@ type Component struct {
 	License     string `yaml:"license,omitempty" json:"license,omitempty"`
 
 	// Archive: destination directory (absolute), leading path components to
-	// drop, and format (tar, tar.gz, tar.xz, zip; empty: from the URL).
+	// drop, an optional subdirectory of the (stripped) archive to take alone,
+	// and the format: tar, tar.gz, tar.xz, zip, gem (a RubyGems .gem: its
+	// data.tar.gz), raw (the artifact itself, placed as Dest/<URL basename>,
+	// mode 0644); empty: detected from the URL.
 	Dest   string `yaml:"dest,omitempty" json:"dest,omitempty"`
 	Strip  int    `yaml:"strip,omitempty" json:"strip,omitempty"`
+	Subdir string `yaml:"subdir,omitempty" json:"subdir,omitempty"`
 	Format string `yaml:"format,omitempty" json:"format,omitempty"`
 
 	// File: absolute path in the image and octal mode ("0755"; default "0644").
@@ -146,9 +150,11 @@ type Component struct {
 	// Content is inline file content.
 	Content string `yaml:"content,omitempty" json:"content,omitempty"`
 
-	// Sources say where the artifact comes from, per architecture; the key
-	// "any" serves every architecture.
-	Sources map[Arch]*Source `yaml:"sources,omitempty" json:"sources,omitempty"`
+	// Sources say where the artifacts come from, per architecture; the key
+	// "any" serves every architecture. An archive component may have several
+	// artifacts (an SDK and its dependencies): they are unpacked in order
+	// into the one layer. A file component has exactly one.
+	Sources map[Arch][]*Source `yaml:"sources,omitempty" json:"sources,omitempty"`
 }
 
 // Source is a downloadable artifact.

@@ -8,7 +8,8 @@ package layers
 //       Component, Version, Kind string
 //       Format string; Strip int; Dest string     // archive
 //       Path string; Mode os.FileMode; Content []byte // file (Content nil when from Input)
-//       Input *fetch.Artifact                   // the downloaded artifact, if any
+//       Inputs []*fetch.Artifact                // the downloaded artifacts, in order (archive: all; file: at most one)
+//       Subdir string                           // archive
 //       Epoch time.Time
 //   }
 //   func (r Recipe) Key() string   // hex sha256 over the canonical recipe + input digest + content digest

@@ -7,7 +7,8 @@ package unpack
 // Contract:
 //
 //   type Options struct {
-//       Format string    // tar, tar.gz, tar.xz, zip ("" = DetectFormat(name))
+//       Format string    // tar, tar.gz, tar.xz, zip, gem, raw ("" = DetectFormat(name))
+//       Subdir string    // after stripping, keep only entries below this relative dir (and drop it)
 //       Strip  int
 //       Dest   string    // absolute directory in the image, e.g. /var/lang
 //       Epoch  time.Time // mtimes are clamped to this (SOURCE_DATE_EPOCH)
@@ -20,3 +21,13 @@ package unpack
 //   func Archive(path string, w io.Writer, o Options) error
 //   // File writes a tar holding one regular file (and its parent directories).
 //   func File(w io.Writer, path string, mode os.FileMode, content io.Reader, size int64, epoch time.Time) error
+//
+//   // Several archives go into one layer: a Writer keeps the tar stream open
+//   // across calls, writes each directory once, and rejects (error naming both
+//   // artifacts) a path written twice with different content... or simpler:
+//   // later entries win is NOT allowed in a tar (duplicates), so:
+//   type Writer struct{ ... }
+//   func NewWriter(w io.Writer, epoch time.Time) *Writer
+//   func (w *Writer) AddArchive(path string, o Options) error
+//   func (w *Writer) AddFile(path string, mode os.FileMode, content io.Reader, size int64) error
+//   func (w *Writer) Close() error // flushes the tar trailer
