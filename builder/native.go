@@ -1,0 +1,371 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/rtbuild/rtbuild/images"
+	"github.com/rtbuild/rtbuild/layers"
+	"github.com/rtbuild/rtbuild/layers/cache"
+	"github.com/rtbuild/rtbuild/layers/fetch"
+	"github.com/rtbuild/rtbuild/manifests"
+)
+
+// Options configure the native executor.
+type Options struct {
+	// CacheDir holds the download store (downloads/) and the layer cache (layers/).
+	CacheDir string
+	Registry manifests.RegistryOptions
+	// HTTPClient fetches artifacts; nil means the store's default client.
+	HTTPClient *http.Client
+	Offline    bool
+	// Jobs bounds concurrent layer builds; 0 means the number of CPUs.
+	Jobs     int
+	Reporter Reporter
+}
+
+// Result is what a build produced.
+type Result struct {
+	Images []*ImageResult
+	Stats  Stats
+}
+
+// Stats count the work a build did.
+type Stats struct {
+	LayersBuilt     int64 `json:"layersBuilt"`
+	LayersCached    int64 `json:"layersCached"`
+	BytesDownloaded int64 `json:"bytesDownloaded"`
+}
+
+// ImageResult is one runtime image: an index over its platforms.
+type ImageResult struct {
+	Runtime   *images.Runtime
+	Index     v1.ImageIndex
+	Digest    v1.Hash
+	Platforms []*PlatformResult
+}
+
+// PlatformResult is one single-architecture image.
+type PlatformResult struct {
+	Arch   images.Arch
+	Image  v1.Image
+	Digest v1.Hash
+	Base   *manifests.Base
+	Layers []LayerResult
+}
+
+// LayerResult says where a layer of an image came from.
+type LayerResult struct {
+	Component string  `json:"component"`
+	Version   string  `json:"version,omitempty"`
+	Digest    v1.Hash `json:"digest"`
+	DiffID    v1.Hash `json:"diffID"`
+	Size      int64   `json:"size"`
+	// Cache is "hit" or "miss" for rtbuild's layers and "base" for the base image's.
+	Cache string `json:"cache"`
+}
+
+// executor is one native build in progress.
+type executor struct {
+	plan     *Plan
+	opts     Options
+	store    *fetch.Store
+	cache    *cache.Cache
+	reporter Reporter
+	sem      chan struct{}
+	layers   singleflight.Group
+	bases    singleflight.Group
+	stats    Stats
+	mu       sync.Mutex
+	counted  map[string]bool // layer keys already counted in stats
+}
+
+// Build runs the plan with the native, in-process executor.
+func Build(ctx context.Context, plan *Plan, opts Options) (*Result, error) {
+	if opts.Jobs <= 0 {
+		opts.Jobs = runtime.NumCPU()
+	}
+	if opts.Reporter == nil {
+		opts.Reporter = NopReporter{}
+	}
+	store, err := fetch.NewStore(opts.CacheDir+"/downloads", fetch.Options{
+		Client:  opts.HTTPClient,
+		Mirrors: opts.Registry.Mirrors,
+		Offline: opts.Offline,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the download store: %w", err)
+	}
+	lc, err := cache.Open(opts.CacheDir + "/layers")
+	if err != nil {
+		return nil, fmt.Errorf("opening the layer cache: %w", err)
+	}
+	ex := &executor{
+		plan: plan, opts: opts, store: store, cache: lc, reporter: opts.Reporter,
+		sem: make(chan struct{}, opts.Jobs), counted: map[string]bool{},
+	}
+	for _, w := range plan.Warnings {
+		ex.reporter.Report(Event{Time: time.Now(), Status: "warning", Message: w})
+	}
+	res := &Result{}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, rp := range plan.Runtimes {
+		ir := &ImageResult{Runtime: rp.Runtime, Platforms: make([]*PlatformResult, len(rp.Platforms))}
+		res.Images = append(res.Images, ir)
+		for i, pp := range rp.Platforms {
+			g.Go(func() error {
+				pr, err := ex.buildPlatform(gctx, rp, pp)
+				if err != nil {
+					return err
+				}
+				ir.Platforms[i] = pr
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, ir := range res.Images {
+		imgs := make([]v1.Image, len(ir.Platforms))
+		for i, pr := range ir.Platforms {
+			imgs[i] = pr.Image
+		}
+		idx, err := manifests.NewIndex(imgs, indexAnnotations(plan, ir.Runtime))
+		if err != nil {
+			return nil, fmt.Errorf("%s: assembling the image index: %w", ir.Runtime.Identifier, err)
+		}
+		d, err := idx.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("%s: digest of the image index: %w", ir.Runtime.Identifier, err)
+		}
+		ir.Index, ir.Digest = idx, d
+	}
+	res.Stats = Stats{
+		LayersBuilt:     atomic.LoadInt64(&ex.stats.LayersBuilt),
+		LayersCached:    atomic.LoadInt64(&ex.stats.LayersCached),
+		BytesDownloaded: atomic.LoadInt64(&ex.stats.BytesDownloaded),
+	}
+	return res, nil
+}
+
+func (ex *executor) buildPlatform(ctx context.Context, rp *RuntimePlan, pp *PlatformPlan) (*PlatformResult, error) {
+	rt := rp.Runtime
+	platform := v1.Platform{OS: "linux", Architecture: pp.Arch.OCI()}
+	if pp.Arch == images.Arm64 {
+		platform.Variant = "v8"
+	}
+	ev := func(e Event) {
+		e.Time, e.Runtime, e.Arch = time.Now(), rt.Identifier, string(pp.Arch)
+		ex.reporter.Report(e)
+	}
+
+	// The base and the layers are fetched concurrently.
+	var base *manifests.Base
+	entries := make([]*cache.Entry, len(pp.Steps))
+	hits := make([]bool, len(pp.Steps))
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		ev(Event{Component: "base", Status: "resolving", Message: pp.BaseRef})
+		b, err := ex.pullBase(gctx, pp.BaseRef, platform)
+		if err != nil {
+			return err
+		}
+		base = b
+		return nil
+	})
+	for i, step := range pp.Steps {
+		g.Go(func() error {
+			e, hit, err := ex.buildLayer(gctx, step, pp.Arch, ev)
+			if err != nil {
+				return fmt.Errorf("%s (%s): component %s: %w", rt.Identifier, pp.Arch, step.ComponentKey, err)
+			}
+			entries[i], hits[i] = e, hit
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	pr := &PlatformResult{Arch: pp.Arch, Base: base}
+	baseLayers, err := base.Image.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s): reading base layers: %w", rt.Identifier, pp.Arch, err)
+	}
+	for _, l := range baseLayers {
+		lr := LayerResult{Component: "base", Version: rp.Base.Name, Cache: "base"}
+		if lr.Digest, err = l.Digest(); err != nil {
+			return nil, err
+		}
+		if lr.DiffID, err = l.DiffID(); err != nil {
+			return nil, err
+		}
+		if lr.Size, err = l.Size(); err != nil {
+			return nil, err
+		}
+		pr.Layers = append(pr.Layers, lr)
+	}
+	spec := manifests.ImageSpec{
+		Base:        base,
+		Env:         pp.Config.Env,
+		WorkingDir:  pp.Config.WorkingDir,
+		Entrypoint:  pp.Config.Entrypoint,
+		Labels:      pp.Config.Labels,
+		Created:     ex.plan.Epoch,
+		Platform:    platform,
+		Annotations: imageAnnotations(ex.plan, rp, base),
+	}
+	for i, step := range pp.Steps {
+		e := entries[i]
+		l, err := ex.cache.Layer(e)
+		if err != nil {
+			return nil, fmt.Errorf("%s (%s): component %s: %w", rt.Identifier, pp.Arch, step.ComponentKey, err)
+		}
+		spec.Layers = append(spec.Layers, manifests.LayerSpec{
+			Layer:     l,
+			CreatedBy: fmt.Sprintf("rtbuild: %s %s (%s)", step.ComponentKey, step.Component.Version, step.Component.Kind),
+			Comment:   step.Component.Description,
+		})
+		cacheState := "miss"
+		if hits[i] {
+			cacheState = "hit"
+		}
+		pr.Layers = append(pr.Layers, LayerResult{
+			Component: step.ComponentKey, Version: step.Component.Version,
+			Digest: e.Digest, DiffID: e.DiffID, Size: e.Size, Cache: cacheState,
+		})
+	}
+	img, err := manifests.NewImage(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s): assembling the image: %w", rt.Identifier, pp.Arch, err)
+	}
+	if pr.Digest, err = img.Digest(); err != nil {
+		return nil, fmt.Errorf("%s (%s): image digest: %w", rt.Identifier, pp.Arch, err)
+	}
+	pr.Image = img
+	ev(Event{Status: "done", Message: pr.Digest.String()})
+	return pr, nil
+}
+
+// pullBase resolves a base once per (ref, platform) for the whole build.
+func (ex *executor) pullBase(ctx context.Context, ref string, platform v1.Platform) (*manifests.Base, error) {
+	v, err, _ := ex.bases.Do(ref+"|"+platform.String(), func() (any, error) {
+		b, err := manifests.PullBase(ctx, ref, platform, ex.opts.Registry)
+		if err != nil {
+			return nil, err
+		}
+		b.Image = newStoredImage(b.Image, ex.store, &ex.stats.BytesDownloaded)
+		return b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*manifests.Base), nil
+}
+
+// buildLayer returns the cached layer of a step, building it at most once per
+// build even when several images share it. The cache key is computed from
+// pinned digests first, so a hit needs neither the network nor the store.
+func (ex *executor) buildLayer(ctx context.Context, step *Step, arch images.Arch, ev func(Event)) (*cache.Entry, bool, error) {
+	comp := step.Component
+	recipe := layers.Recipe{
+		Component: step.ComponentKey, Version: comp.Version, Kind: comp.Kind,
+		Format: comp.Format, Strip: comp.Strip, Subdir: comp.Subdir, Dest: comp.Dest,
+		Path: comp.Path, Mode: parseMode(comp.Mode, comp.Kind), Content: step.Content,
+		Epoch: ex.plan.Epoch,
+	}
+	if comp.Kind == images.KindFile && len(step.Sources) == 0 && recipe.Content == nil {
+		recipe.Content = []byte{}
+	}
+	pinned := true
+	for _, s := range step.Sources {
+		if s.SHA256 == "" {
+			pinned = false
+		}
+		recipe.Inputs = append(recipe.Inputs, &fetch.Artifact{URL: s.URL, SHA256: s.SHA256})
+	}
+	evc := func(e Event) {
+		e.Component, e.Version = step.ComponentKey, comp.Version
+		ev(e)
+	}
+	if pinned {
+		if e, ok, err := ex.cache.Get(recipe.Key()); err != nil {
+			return nil, false, err
+		} else if ok {
+			ex.count(e.Key, true)
+			evc(Event{Status: "cached", Message: e.Digest.String()})
+			return e, true, nil
+		}
+	}
+	type built struct {
+		e   *cache.Entry
+		hit bool
+	}
+	// Fetch (or find) the inputs, then build under the key they give.
+	inputs := make([]*fetch.Artifact, len(step.Sources))
+	for i, s := range step.Sources {
+		evc(Event{Status: "downloading", Message: s.URL})
+		a, err := ex.store.Fetch(ctx, s.URL, s.SHA256)
+		if err != nil {
+			return nil, false, err
+		}
+		atomic.AddInt64(&ex.stats.BytesDownloaded, a.Downloaded)
+		if a.Downloaded > 0 {
+			evc(Event{Status: "downloaded", Bytes: a.Downloaded, Message: s.URL})
+		}
+		inputs[i] = a
+	}
+	recipe.Inputs = inputs
+	key := recipe.Key()
+	v, err, _ := ex.layers.Do(key, func() (any, error) {
+		ex.sem <- struct{}{}
+		defer func() { <-ex.sem }()
+		if e, ok, err := ex.cache.Get(key); err != nil {
+			return nil, err
+		} else if ok {
+			return built{e, true}, nil
+		}
+		evc(Event{Status: "building"})
+		e, hit, err := layers.Build(ctx, ex.cache, recipe)
+		if err != nil {
+			return nil, err
+		}
+		return built{e, hit}, nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	b := v.(built)
+	ex.count(b.e.Key, b.hit)
+	if b.hit {
+		evc(Event{Status: "cached", Message: b.e.Digest.String()})
+	} else {
+		evc(Event{Status: "built", Bytes: b.e.Size, Message: b.e.Digest.String()})
+	}
+	return b.e, b.hit, nil
+}
+
+// count records a layer in the stats once per build, however many images share it.
+func (ex *executor) count(key string, hit bool) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.counted[key] {
+		return
+	}
+	ex.counted[key] = true
+	if hit {
+		ex.stats.LayersCached++
+	} else {
+		ex.stats.LayersBuilt++
+	}
+}

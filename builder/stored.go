@@ -1,0 +1,94 @@
+package builder
+
+import (
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rtbuild/rtbuild/layers/fetch"
+)
+
+// storedImage serves a base image's layer blobs from the download store,
+// fetching each from the registry at most once (verified by digest), so a
+// rebuild neither downloads the base again nor depends on the registry for
+// blobs it already has.
+type storedImage struct {
+	v1.Image
+	store      *fetch.Store
+	downloaded *int64
+}
+
+func newStoredImage(img v1.Image, store *fetch.Store, downloaded *int64) v1.Image {
+	return &storedImage{Image: img, store: store, downloaded: downloaded}
+}
+
+func (s *storedImage) wrap(l v1.Layer) v1.Layer {
+	return &storedLayer{Layer: l, img: s}
+}
+
+// Layers implements v1.Image.
+func (s *storedImage) Layers() ([]v1.Layer, error) {
+	ls, err := s.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Layer, len(ls))
+	for i, l := range ls {
+		out[i] = s.wrap(l)
+	}
+	return out, nil
+}
+
+// LayerByDigest implements v1.Image.
+func (s *storedImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	l, err := s.Image.LayerByDigest(h)
+	if err != nil {
+		return nil, err
+	}
+	return s.wrap(l), nil
+}
+
+// LayerByDiffID implements v1.Image.
+func (s *storedImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	l, err := s.Image.LayerByDiffID(h)
+	if err != nil {
+		return nil, err
+	}
+	return s.wrap(l), nil
+}
+
+type storedLayer struct {
+	v1.Layer
+	img *storedImage
+}
+
+// Compressed implements v1.Layer: from the store, filling it first if needed.
+func (l *storedLayer) Compressed() (io.ReadCloser, error) {
+	d, err := l.Layer.Digest()
+	if err != nil {
+		return nil, err
+	}
+	if d.Algorithm != "sha256" {
+		return l.Layer.Compressed()
+	}
+	if rc, ok := l.img.store.OpenBlob(d.Hex); ok {
+		return rc, nil
+	}
+	rc, err := l.Layer.Compressed()
+	if err != nil {
+		return nil, fmt.Errorf("fetching base layer %s: %w", d, err)
+	}
+	n, err := l.img.store.PutBlob(d.Hex, rc)
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("storing base layer %s: %w", d, err)
+	}
+	atomic.AddInt64(l.img.downloaded, n)
+	rc2, ok := l.img.store.OpenBlob(d.Hex)
+	if !ok {
+		return nil, fmt.Errorf("base layer %s vanished from the download store", d)
+	}
+	return rc2, nil
+}

@@ -1,0 +1,363 @@
+package testworld
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ulikunitz/xz"
+
+	"github.com/rtbuild/rtbuild/images"
+	"github.com/rtbuild/rtbuild/layers/unpack"
+)
+
+// Artifact is one synthetic upstream artifact.
+type Artifact struct {
+	URL    string // the catalog's URL
+	Path   string // path on the artifact server: /HOST/PATH
+	Body   []byte
+	SHA256 string
+}
+
+// ArtifactServer serves synthetic artifacts over HTTP on 127.0.0.1 under
+// /HOST/PATH, so a mirror rule https://HOST=http://127.0.0.1:PORT/HOST
+// redirects the catalog's URLs to it. It counts requests.
+type ArtifactServer struct {
+	*httptest.Server
+	mu        sync.Mutex
+	artifacts map[string]*Artifact // by server path
+	requests  int
+	override  map[string][]byte
+}
+
+// NewArtifactServer starts an empty artifact server, closed when the test ends.
+func NewArtifactServer(t testing.TB) *ArtifactServer {
+	s := &ArtifactServer{artifacts: map[string]*Artifact{}, override: map[string][]byte{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *ArtifactServer) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests++
+	a := s.artifacts[r.URL.Path]
+	body, overridden := s.override[r.URL.Path]
+	s.mu.Unlock()
+	if a == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if !overridden {
+		body = a.Body
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	_, _ = w.Write(body)
+}
+
+// Requests returns how many requests the server has answered.
+func (s *ArtifactServer) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+// Override makes the server answer url with body instead of the artifact's
+// bytes (to simulate a tampered upstream).
+func (s *ArtifactServer) Override(rawURL string, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.override[serverPath(rawURL)] = body
+}
+
+// Add registers an artifact under the catalog URL it stands in for.
+func (s *ArtifactServer) Add(rawURL string, body []byte) *Artifact {
+	sum := sha256.Sum256(body)
+	a := &Artifact{URL: rawURL, Path: serverPath(rawURL), Body: body, SHA256: hex.EncodeToString(sum[:])}
+	s.mu.Lock()
+	s.artifacts[a.Path] = a
+	s.mu.Unlock()
+	return a
+}
+
+// MirrorRules returns one --mirror rule per upstream host of the served artifacts.
+func (s *ArtifactServer) MirrorRules() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hosts := map[string]string{}
+	for _, a := range s.artifacts {
+		u, err := url.Parse(a.URL)
+		if err != nil {
+			continue
+		}
+		hosts[u.Scheme+"://"+u.Host+"/"] = s.URL + "/" + u.Host + "/"
+	}
+	var rules []string
+	for from, to := range hosts {
+		rules = append(rules, from+"="+to)
+	}
+	sort.Strings(rules)
+	return rules
+}
+
+func serverPath(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "/invalid"
+	}
+	return "/" + u.Host + u.Path
+}
+
+// Expected is a file the built image must hold, with its mode.
+type Expected struct {
+	Path    string // absolute path in the image
+	Mode    int64  // permission bits
+	Symlink string // link target, for symlinks
+}
+
+// fixtureEntries are the files every synthetic archive holds, below the
+// directory named for its component and artifact.
+func fixtureEntries(component, base string) []fileEntry {
+	dir := "fixture/" + component + "/" + base + "/"
+	return []fileEntry{
+		{name: dir + "README", mode: 0o644, body: []byte("fixture " + component + " " + base + "\n")},
+		{name: dir + "run", mode: 0o755, body: []byte("#!/bin/sh\necho fixture " + component + "\n")},
+		{name: dir + "link", mode: 0o777, link: "run"},
+	}
+}
+
+type fileEntry struct {
+	name string
+	mode int64
+	body []byte
+	link string
+}
+
+// GenerateArtifacts adds a synthetic artifact for every source of every
+// component the catalog's runtimes use, shaped so that the component's
+// strip, subdir and format apply, and returns what each runtime image must
+// then contain, per runtime and arch.
+func (s *ArtifactServer) GenerateArtifacts(cat *images.Catalog) (map[string]map[images.Arch][]Expected, error) {
+	done := map[string]bool{}
+	expect := map[string]map[images.Arch][]Expected{}
+	for _, rt := range cat.Runtimes {
+		expect[rt.Identifier] = map[images.Arch][]Expected{}
+		for _, arch := range rt.Architectures {
+			var exp []Expected
+			for _, key := range rt.Components {
+				c := cat.Components[key]
+				srcs := images.ComponentSources(c, arch)
+				if c.Kind == images.KindFile {
+					exp = append(exp, Expected{Path: c.Path, Mode: fileMode(c.Mode)})
+					for _, src := range srcs {
+						if !done[src.URL] {
+							done[src.URL] = true
+							s.Add(src.URL, []byte("#!/bin/sh\necho fixture "+key+" "+src.URL+"\n"))
+						}
+					}
+					continue
+				}
+				for _, src := range srcs {
+					base := path.Base(src.URL)
+					format := c.Format
+					if format == "" {
+						f, err := unpack.DetectFormat(src.URL)
+						if err != nil {
+							return nil, fmt.Errorf("component %s: %w", key, err)
+						}
+						format = f
+					}
+					if format == "raw" {
+						exp = append(exp, Expected{Path: path.Join(c.Dest, base), Mode: 0o644})
+					} else {
+						for _, e := range fixtureEntries(key, base) {
+							x := Expected{Path: path.Join(c.Dest, e.name), Mode: e.mode}
+							if e.link != "" {
+								x.Mode, x.Symlink = 0, e.link
+							}
+							exp = append(exp, x)
+						}
+					}
+					if done[src.URL] {
+						continue
+					}
+					done[src.URL] = true
+					body, err := buildArchive(format, c.Strip, c.Subdir, fixtureEntries(key, base), src.URL)
+					if err != nil {
+						return nil, fmt.Errorf("component %s: %s: %w", key, src.URL, err)
+					}
+					s.Add(src.URL, body)
+				}
+			}
+			expect[rt.Identifier][arch] = exp
+		}
+	}
+	return expect, nil
+}
+
+func fileMode(s string) int64 {
+	if s == "" {
+		return 0o644
+	}
+	var m int64
+	fmt.Sscanf(s, "%o", &m)
+	return m
+}
+
+// buildArchive makes an archive of the given format whose entries, after
+// stripping strip leading components and taking subdir, are entries.
+func buildArchive(format string, strip int, subdir string, entries []fileEntry, rawURL string) ([]byte, error) {
+	prefix := ""
+	for i := 0; i < strip; i++ {
+		prefix += fmt.Sprintf("top%d/", i)
+	}
+	if subdir != "" {
+		prefix += strings.Trim(subdir, "/") + "/"
+	}
+	switch format {
+	case "raw":
+		return []byte("fixture raw artifact " + rawURL + "\n"), nil
+	case "zip":
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		// An entry outside subdir, which must not reach the image.
+		if subdir != "" {
+			w, err := zw.Create(strings.Repeat("x/", strip) + "outside-subdir.txt")
+			if err != nil {
+				return nil, err
+			}
+			w.Write([]byte("not in the image\n"))
+		}
+		for _, e := range entries {
+			h := &zip.FileHeader{Name: prefix + e.name, Method: zip.Deflate}
+			if e.link != "" {
+				h.SetMode(0o777 | fs.ModeSymlink)
+				w, err := zw.CreateHeader(h)
+				if err != nil {
+					return nil, err
+				}
+				w.Write([]byte(e.link))
+				continue
+			}
+			h.SetMode(fs.FileMode(e.mode))
+			w, err := zw.CreateHeader(h)
+			if err != nil {
+				return nil, err
+			}
+			w.Write(e.body)
+		}
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	case "tar", "tar.gz", "tar.xz":
+		raw, err := tarOf(prefix, entries)
+		if err != nil {
+			return nil, err
+		}
+		return compress(format, raw)
+	case "gem":
+		data, err := tarOf(prefix, entries)
+		if err != nil {
+			return nil, err
+		}
+		dataGz, err := compress("tar.gz", data)
+		if err != nil {
+			return nil, err
+		}
+		metaGz, err := compress("tar.gz", []byte("--- !ruby/object:Gem::Specification\nname: fixture\n"))
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, f := range []struct {
+			name string
+			body []byte
+		}{{"metadata.gz", metaGz}, {"data.tar.gz", dataGz}} {
+			if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o444, Size: int64(len(f.body)), Typeflag: tar.TypeReg}); err != nil {
+				return nil, err
+			}
+			tw.Write(f.body)
+		}
+		if err := tw.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	return nil, fmt.Errorf("fixture world cannot make format %q", format)
+}
+
+func tarOf(prefix string, entries []fileEntry) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dirs := map[string]bool{}
+	for _, e := range entries {
+		// parent directories, as real archives have them
+		parts := strings.Split(prefix+e.name, "/")
+		for i := 1; i < len(parts); i++ {
+			d := strings.Join(parts[:i], "/") + "/"
+			if !dirs[d] {
+				dirs[d] = true
+				if err := tw.WriteHeader(&tar.Header{Name: d, Mode: 0o755, Typeflag: tar.TypeDir, Uid: 1000, Gid: 1000, Uname: "builder"}); err != nil {
+					return nil, err
+				}
+			}
+		}
+		h := &tar.Header{Name: prefix + e.name, Mode: e.mode, Uid: 1000, Gid: 1000, Uname: "builder"}
+		if e.link != "" {
+			h.Typeflag, h.Linkname = tar.TypeSymlink, e.link
+		} else {
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if e.link == "" {
+			tw.Write(e.body)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func compress(format string, raw []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	switch format {
+	case "tar":
+		return raw, nil
+	case "tar.gz":
+		zw := gzip.NewWriter(&buf)
+		zw.Write(raw)
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+	case "tar.xz":
+		xw, err := xz.NewWriter(&buf)
+		if err != nil {
+			return nil, err
+		}
+		xw.Write(raw)
+		if err := xw.Close(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown compression %q", format)
+	}
+	return buf.Bytes(), nil
+}

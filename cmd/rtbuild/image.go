@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/rtbuild/rtbuild/builder"
+)
+
+func newImageCommand(g *globalFlags) *cobra.Command {
+	var (
+		archs           []string
+		outputs         []string
+		push            string
+		metadataFile    string
+		progress        string
+		allowDeprecated bool
+		offline         bool
+		jobs            int
+	)
+	cmd := &cobra.Command{
+		Use:   "image RUNTIME...",
+		Short: "Build Lambda runtime base images",
+		Long: joinLines(
+			"Build the runtime base image of each RUNTIME (see `rtbuild runtimes`) for each",
+			"requested architecture, joined into an OCI image index.",
+			"",
+			"Without --output or --push the image is written as an OCI layout to ./rtbuild-out/<runtime>.",
+			"A push writes the index at REF and each architecture's manifest at REF-<arch>.",
+		),
+		Example: `  rtbuild image python3.9 --arch arm64
+  rtbuild image nodejs14.x python3.9 --output oci:out/{runtime}
+  rtbuild image provided.al2 --output docker:provided.tar
+  rtbuild image nodejs14.x --push ghcr.io/acme/lambda/nodejs:14 --metadata-file build.json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cat, err := g.loadCatalog()
+			if err != nil {
+				return err
+			}
+			reg, err := g.registryOptions()
+			if err != nil {
+				return err
+			}
+			cacheDir, err := g.resolveCacheDir()
+			if err != nil {
+				return err
+			}
+			want, err := builder.ParseArchs(archs)
+			if err != nil {
+				return err
+			}
+			epoch, err := builder.SourceDateEpoch(os.Getenv)
+			if err != nil {
+				return err
+			}
+			pub := builder.Publish{Push: push, MetadataFile: metadataFile}
+			for _, o := range outputs {
+				out, err := builder.ParseOutput(o)
+				if err != nil {
+					return err
+				}
+				pub.Outputs = append(pub.Outputs, out)
+			}
+			if len(pub.Outputs) == 0 && push == "" {
+				pub.Outputs = builder.DefaultOutputs()
+			}
+			reporter, err := newReporter(progress, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			plan, err := builder.MakePlan(cat, builder.Request{
+				Runtimes: args, Archs: want, AllowDeprecated: allowDeprecated, Today: time.Now().UTC(),
+			}, epoch)
+			if err != nil {
+				return err
+			}
+			if err := builder.CheckPublish(pub, plan); err != nil {
+				return err
+			}
+			start := time.Now()
+			res, err := builder.Build(cmd.Context(), plan, builder.Options{
+				CacheDir: cacheDir, Registry: reg, Offline: offline, Jobs: jobs, Reporter: reporter,
+			})
+			if err != nil {
+				return err
+			}
+			md, err := builder.Write(cmd.Context(), res, plan, pub, reg, reporter)
+			if err != nil {
+				return err
+			}
+			for _, im := range md.Images {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", im.Runtime, im.Digest)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "built %d image(s) in %.1fs: %d layer(s) built, %d cached, %s downloaded\n",
+				len(md.Images), time.Since(start).Seconds(), res.Stats.LayersBuilt, res.Stats.LayersCached, builder.HumanBytes(res.Stats.BytesDownloaded))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&archs, "arch", nil, "architecture: x86_64 (amd64) or arm64; repeatable or comma-separated (default: every arch the runtime supports)")
+	f.StringArrayVarP(&outputs, "output", "o", nil, "oci:DIR (OCI image layout) or docker:FILE (docker-archive tar); repeatable; {runtime} expands to the runtime")
+	f.StringVar(&push, "push", "", "push to REF (index) and REF-<arch> (each architecture); {runtime} expands to the runtime")
+	f.StringVar(&metadataFile, "metadata-file", "", "write the build's results as JSON to FILE")
+	f.StringVar(&progress, "progress", "auto", "progress output: auto, tty, plain or json")
+	f.BoolVar(&allowDeprecated, "allow-deprecated", false, "build runtimes in deprecation phase 2")
+	f.BoolVar(&offline, "offline", false, "use only the download store; fail on anything missing")
+	f.IntVar(&jobs, "jobs", 0, "layers built concurrently (default: number of CPUs)")
+	return cmd
+}
+
+// newReporter picks the progress output: tty when stderr is a terminal (for
+// now the same line format as plain), plain lines otherwise, or JSON events.
+func newReporter(mode string, w io.Writer) (builder.Reporter, error) {
+	switch mode {
+	case "auto", "tty", "plain":
+		if mode == "auto" {
+			if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+				return builder.NewPlainReporter(w), nil
+			}
+		}
+		return builder.NewPlainReporter(w), nil
+	case "json":
+		return builder.NewJSONReporter(w), nil
+	}
+	return nil, &builder.UsageError{Msg: fmt.Sprintf("invalid --progress %q: use auto, tty, plain or json", mode)}
+}

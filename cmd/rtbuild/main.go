@@ -1,0 +1,81 @@
+// Command rtbuild builds AWS Lambda runtime base images and function images
+// as multi-arch OCI images, in-process, from pinned upstream artifacts.
+//
+// This package holds only the cobra commands: flags in, a call into builder out.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rtbuild/rtbuild/builder"
+	"github.com/rtbuild/rtbuild/layers/fetch"
+)
+
+// Exit codes (documented in the README).
+const (
+	exitOK        = 0
+	exitFailure   = 1 // the build failed (I/O, registry refusal, ...)
+	exitUsage     = 2 // the request cannot be built as asked (flags, runtime, arch, deprecation, catalog)
+	exitIntegrity = 3 // an artifact did not match its pinned digest
+	exitUpstream  = 4 // an upstream (artifact server, registry) could not be reached
+	exitCanceled  = 130
+)
+
+// version is set at link time (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the CLI with args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCommand(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "rtbuild: "+oneLine(err.Error()))
+	return exitCode(ctx, err)
+}
+
+func exitCode(ctx context.Context, err error) int {
+	var usage *builder.UsageError
+	var mismatch *fetch.DigestMismatchError
+	var unreachable *fetch.UnreachableError
+	var flagErr *flagError
+	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return exitCanceled
+	case errors.As(err, &usage), errors.As(err, &flagErr):
+		return exitUsage
+	case errors.As(err, &mismatch):
+		return exitIntegrity
+	case errors.As(err, &unreachable):
+		return exitUpstream
+	}
+	return exitFailure
+}
+
+// flagError marks errors in command-line usage.
+type flagError struct{ err error }
+
+func (e *flagError) Error() string { return e.err.Error() }
+func (e *flagError) Unwrap() error { return e.err }
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}

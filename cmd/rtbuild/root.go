@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rtbuild/rtbuild/builder"
+	"github.com/rtbuild/rtbuild/images"
+	"github.com/rtbuild/rtbuild/layers/mirror"
+	"github.com/rtbuild/rtbuild/manifests"
+)
+
+// globalFlags are shared by every command.
+type globalFlags struct {
+	catalogs []string
+	mirrors  []string
+	insecure []string
+	cacheDir string
+}
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "rtbuild",
+		Short: "Build AWS Lambda runtime base images as multi-arch OCI images, without a daemon",
+		Long: `rtbuild builds AWS Lambda runtime base images (every runtime of Lambda's runtime
+table, on Amazon Linux or Amazon Linux 2, for x86_64 and arm64) from pinned upstream
+artifacts, in-process, with a content-addressed layer cache.`,
+		Example: `  rtbuild runtimes
+  rtbuild image python3.9 --arch arm64
+  rtbuild image nodejs14.x --push ghcr.io/acme/lambda/nodejs:14`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &flagError{err} })
+	pf := root.PersistentFlags()
+	pf.StringArrayVar(&g.catalogs, "catalog", nil, "catalog file overlaid on the embedded catalog (repeatable; see docs/catalog.md)")
+	pf.StringArrayVar(&g.mirrors, "mirror", nil, "rewrite a URL or registry prefix: FROM=TO (repeatable; also $RTBUILD_MIRRORS, comma-separated)")
+	pf.StringArrayVar(&g.insecure, "insecure-registry", nil, "registry host allowed over plain HTTP (loopback hosts always are)")
+	pf.StringVar(&g.cacheDir, "cache-dir", "", "cache directory (default $RTBUILD_CACHE_DIR or the user cache dir + /rtbuild)")
+
+	root.AddCommand(
+		newImageCommand(g),
+		newRuntimesCommand(g),
+		newCatalogCommand(g),
+		newVersionCommand(g),
+	)
+	return root
+}
+
+func (g *globalFlags) loadCatalog() (*images.Catalog, error) {
+	cat, err := images.Load(g.catalogs...)
+	if err != nil {
+		return nil, &builder.UsageError{Msg: err.Error()}
+	}
+	return cat, nil
+}
+
+func (g *globalFlags) mirrorRules() (mirror.Rules, error) {
+	specs := append([]string{}, g.mirrors...)
+	if env := os.Getenv("RTBUILD_MIRRORS"); env != "" {
+		specs = append(specs, env)
+	}
+	rules, err := mirror.Parse(specs...)
+	if err != nil {
+		return nil, &builder.UsageError{Msg: err.Error()}
+	}
+	return rules, nil
+}
+
+func (g *globalFlags) registryOptions() (manifests.RegistryOptions, error) {
+	rules, err := g.mirrorRules()
+	if err != nil {
+		return manifests.RegistryOptions{}, err
+	}
+	return manifests.RegistryOptions{Mirrors: rules, Insecure: g.insecure}, nil
+}
+
+func (g *globalFlags) resolveCacheDir() (string, error) {
+	if g.cacheDir != "" {
+		return filepath.Abs(g.cacheDir)
+	}
+	if env := os.Getenv("RTBUILD_CACHE_DIR"); env != "" {
+		return filepath.Abs(env)
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: set --cache-dir or RTBUILD_CACHE_DIR (%w)", err)
+	}
+	return filepath.Join(dir, "rtbuild"), nil
+}
+
+func newVersionCommand(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print rtbuild's version and the catalog's",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cat, err := g.loadCatalog()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "rtbuild %s\ncatalog %s\n", version, cat.Version)
+			return nil
+		},
+	}
+}
+
+// joinLines is a small helper for help texts.
+func joinLines(lines ...string) string { return strings.Join(lines, "\n") }
