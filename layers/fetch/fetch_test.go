@@ -1,11 +1,13 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -537,5 +539,36 @@ func TestStaleTempsRemoved(t *testing.T) {
 	}
 	if _, err := os.Stat(fresh); err != nil {
 		t.Error("fresh temp removed (it may be another process's download)")
+	}
+}
+
+func TestPutBlobAndOpenBlob(t *testing.T) {
+	s, err := NewStore(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("base layer bytes")
+	sum := sha256.Sum256(body)
+	d := hex.EncodeToString(sum[:])
+	if _, ok := s.OpenBlob(d); ok {
+		t.Fatal("empty store has the blob")
+	}
+	if _, err := s.PutBlob(d, strings.NewReader("other bytes")); err == nil {
+		t.Fatal("PutBlob accepted bytes that do not match the digest")
+	}
+	if _, ok := s.OpenBlob(d); ok {
+		t.Fatal("a mismatching PutBlob left the blob in the store")
+	}
+	if n, err := s.PutBlob(d, bytes.NewReader(body)); err != nil || n != int64(len(body)) {
+		t.Fatalf("PutBlob = %d, %v", n, err)
+	}
+	rc, ok := s.OpenBlob(d)
+	if !ok {
+		t.Fatal("stored blob not found")
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, body) {
+		t.Fatalf("OpenBlob returned %q", got)
 	}
 }
