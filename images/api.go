@@ -19,7 +19,7 @@ type Status string
 
 // Support statuses.
 const (
-	Supported         Status = "supported"
+	Supported        Status = "supported"
 	DeprecatedPhase1 Status = "deprecated-phase1"
 	DeprecatedPhase2 Status = "deprecated-phase2"
 )

@@ -112,6 +112,10 @@ type Runtime struct {
 	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
 	// Components are keys into Catalog.Components, in layer order (bottom first).
 	Components []string `yaml:"components" json:"components"`
+	// Notes say what is known to be missing or approximate in this runtime's
+	// image (a toolchain not yet available, an unverified client); builders
+	// show them when they build the runtime.
+	Notes string `yaml:"notes,omitempty" json:"notes,omitempty"`
 }
 
 // Component kinds.

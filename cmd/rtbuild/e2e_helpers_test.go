@@ -77,7 +77,7 @@ func mustCLI(t *testing.T, dir string, env []string, args ...string) cliResult {
 }
 
 // run runs a tool and returns its stdout, failing the test on error.
-func run(t *testing.T, name string, args ...string) string {
+func runTool(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	var stdout, stderr bytes.Buffer

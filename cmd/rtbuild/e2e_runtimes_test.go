@@ -98,7 +98,7 @@ func TestAllRuntimesFromFixtureWorld(t *testing.T) {
 			}
 
 			// The OCI layout, read by skopeo.
-			rawIdx := run(t, skopeo, "inspect", "--raw", "oci:"+out+":"+rt.Identifier)
+			rawIdx := runTool(t, skopeo, "inspect", "--raw", "oci:"+out+":"+rt.Identifier)
 			if got := sha256Hex([]byte(rawIdx)); got != im.Digest {
 				t.Errorf("layout index digest %s, metadata says %s", got, im.Digest)
 			}
@@ -120,7 +120,7 @@ func TestAllRuntimesFromFixtureWorld(t *testing.T) {
 			}
 
 			// Push, then pull by digest: the same index; per-arch tags exist.
-			pulled := run(t, skopeo, "inspect", "--raw", "--tls-verify=false", "docker://"+repo+"@"+im.Digest)
+			pulled := runTool(t, skopeo, "inspect", "--raw", "--tls-verify=false", "docker://"+repo+"@"+im.Digest)
 			if pulled != rawIdx {
 				t.Errorf("index pulled by digest differs from the layout's")
 			}
@@ -128,7 +128,7 @@ func TestAllRuntimesFromFixtureWorld(t *testing.T) {
 				t.Errorf("metadata pushed %q, want %s", im.Pushed, repo+":v1@"+im.Digest)
 			}
 			for _, pm := range im.Platforms {
-				raw := run(t, skopeo, "inspect", "--raw", "--tls-verify=false", "docker://"+repo+":v1-"+pm.Arch)
+				raw := runTool(t, skopeo, "inspect", "--raw", "--tls-verify=false", "docker://"+repo+":v1-"+pm.Arch)
 				if got := sha256Hex([]byte(raw)); got != pm.Digest {
 					t.Errorf("tag v1-%s has digest %s, want %s", pm.Arch, got, pm.Digest)
 				}
@@ -141,7 +141,7 @@ func checkPlatform(t *testing.T, w *testworld.World, rt *images.Runtime, arch im
 	t.Helper()
 	ref := rt.Identifier + "-" + string(arch)
 	var cfg imageConfig
-	if err := json.Unmarshal([]byte(run(t, skopeo, "inspect", "--config", "oci:"+layout+":"+ref)), &cfg); err != nil {
+	if err := json.Unmarshal([]byte(runTool(t, skopeo, "inspect", "--config", "oci:"+layout+":"+ref)), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Architecture != arch.OCI() || cfg.OS != "linux" {
@@ -181,7 +181,7 @@ func checkPlatform(t *testing.T, w *testworld.World, rt *images.Runtime, arch im
 
 	// The docker-archive tar, read by skopeo.
 	var dcfg imageConfig
-	if err := json.Unmarshal([]byte(run(t, skopeo, "inspect", "--config", "docker-archive:"+tarPath+":rtbuild/"+rt.Identifier+":"+string(arch))), &dcfg); err != nil {
+	if err := json.Unmarshal([]byte(runTool(t, skopeo, "inspect", "--config", "docker-archive:"+tarPath+":rtbuild/"+rt.Identifier+":"+string(arch))), &dcfg); err != nil {
 		t.Fatal(err)
 	}
 	if dcfg.Architecture != arch.OCI() || !slices.Equal(dcfg.Config.Env, cfg.Config.Env) {
@@ -190,7 +190,7 @@ func checkPlatform(t *testing.T, w *testworld.World, rt *images.Runtime, arch im
 
 	// umoci unpacks the platform; every component is at its path.
 	bundle := filepath.Join(work, "bundle-"+string(arch))
-	run(t, umoci, "unpack", "--image", layout+":"+ref, bundle)
+	runTool(t, umoci, "unpack", "--image", layout+":"+ref, bundle)
 	rootfs := filepath.Join(bundle, "rootfs")
 	if _, err := os.Stat(filepath.Join(rootfs, "etc/os-release")); err != nil {
 		t.Errorf("%s: base layer missing: %v", ref, err)

@@ -1,0 +1,3 @@
+export async function handler() {
+  return 'ES module .js under "type": "module"';
+}
