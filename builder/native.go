@@ -76,6 +76,9 @@ type LayerResult struct {
 
 // executor is one native build in progress.
 type executor struct {
+	// ctx outlives the build phase: base layers are fetched lazily, when
+	// outputs are written, with the context their pull was made with.
+	ctx      context.Context
 	plan     *Plan
 	opts     Options
 	store    *fetch.Store
@@ -110,7 +113,7 @@ func Build(ctx context.Context, plan *Plan, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("opening the layer cache: %w", err)
 	}
 	ex := &executor{
-		plan: plan, opts: opts, store: store, cache: lc, reporter: opts.Reporter,
+		ctx: ctx, plan: plan, opts: opts, store: store, cache: lc, reporter: opts.Reporter,
 		sem: make(chan struct{}, opts.Jobs), counted: map[string]bool{},
 	}
 	for _, w := range plan.Warnings {
@@ -176,7 +179,7 @@ func (ex *executor) buildPlatform(ctx context.Context, rp *RuntimePlan, pp *Plat
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		ev(Event{Component: "base", Status: "resolving", Message: pp.BaseRef})
-		b, err := ex.pullBase(gctx, pp.BaseRef, platform)
+		b, err := ex.pullBase(pp.BaseRef, platform)
 		if err != nil {
 			return err
 		}
@@ -218,6 +221,7 @@ func (ex *executor) buildPlatform(ctx context.Context, rp *RuntimePlan, pp *Plat
 	spec := manifests.ImageSpec{
 		Base:        base,
 		Env:         pp.Config.Env,
+		EnvFirst:    true,
 		WorkingDir:  pp.Config.WorkingDir,
 		Entrypoint:  pp.Config.Entrypoint,
 		Labels:      pp.Config.Labels,
@@ -258,9 +262,9 @@ func (ex *executor) buildPlatform(ctx context.Context, rp *RuntimePlan, pp *Plat
 }
 
 // pullBase resolves a base once per (ref, platform) for the whole build.
-func (ex *executor) pullBase(ctx context.Context, ref string, platform v1.Platform) (*manifests.Base, error) {
+func (ex *executor) pullBase(ref string, platform v1.Platform) (*manifests.Base, error) {
 	v, err, _ := ex.bases.Do(ref+"|"+platform.String(), func() (any, error) {
-		b, err := manifests.PullBase(ctx, ref, platform, ex.opts.Registry)
+		b, err := manifests.PullBase(ex.ctx, ref, platform, ex.opts.Registry)
 		if err != nil {
 			return nil, err
 		}

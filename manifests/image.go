@@ -30,6 +30,11 @@ type ImageSpec struct {
 	// Env entries (KEY=VALUE) replace the base's value of KEY in place;
 	// new keys are appended in the order given.
 	Env []string
+	// EnvFirst puts Env first, in its order, followed by the base's entries
+	// for other keys: a runtime image's environment then reads in the image
+	// contract's order whatever the base set (the official images' bases set
+	// nothing). Function images leave it false (Docker's ENV semantics).
+	EnvFirst bool
 	// WorkingDir replaces the base's unless empty.
 	WorkingDir string
 	// Entrypoint replaces the base's unless nil (an empty, non-nil slice
@@ -125,7 +130,11 @@ func NewImage(s ImageSpec) (v1.Image, error) {
 	// Who built the base, and how, says nothing about this image.
 	cf.Container, cf.DockerVersion = "", ""
 	c := &cf.Config
-	c.Env = mergeEnv(c.Env, s.Env)
+	if s.EnvFirst {
+		c.Env = mergeEnv(s.Env, withoutKeys(c.Env, s.Env))
+	} else {
+		c.Env = mergeEnv(c.Env, s.Env)
+	}
 	if s.WorkingDir != "" {
 		c.WorkingDir = s.WorkingDir
 	}
@@ -246,6 +255,23 @@ func mergeEnv(base, set []string) []string {
 		}
 		index[k] = len(out)
 		out = append(out, e)
+	}
+	return out
+}
+
+// withoutKeys returns the entries of env whose keys are not set in set.
+func withoutKeys(env, set []string) []string {
+	keys := make(map[string]bool, len(set))
+	for _, e := range set {
+		k, _, _ := strings.Cut(e, "=")
+		keys[k] = true
+	}
+	var out []string
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if !keys[k] {
+			out = append(out, e)
+		}
 	}
 	return out
 }

@@ -256,3 +256,12 @@ func TestNewIndex(t *testing.T) {
 		t.Error("two images for one platform: no error")
 	}
 }
+
+func TestEnvFirst(t *testing.T) {
+	base := []string{"PATH=/usr/bin", "HOME=/root"}
+	got := mergeEnv([]string{"LANG=C", "PATH=/var/lang/bin"}, withoutKeys(base, []string{"LANG=C", "PATH=/var/lang/bin"}))
+	want := []string{"LANG=C", "PATH=/var/lang/bin", "HOME=/root"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("env = %q, want %q", got, want)
+	}
+}

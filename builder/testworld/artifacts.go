@@ -129,12 +129,12 @@ type Expected struct {
 }
 
 // fixtureEntries are the files every synthetic archive holds, below the
-// directory named for its component and artifact.
-func fixtureEntries(component, base string) []fileEntry {
-	dir := "fixture/" + component + "/" + base + "/"
+// directory named for the artifact.
+func fixtureEntries(base string) []fileEntry {
+	dir := "fixture/" + base + "/"
 	return []fileEntry{
-		{name: dir + "README", mode: 0o644, body: []byte("fixture " + component + " " + base + "\n")},
-		{name: dir + "run", mode: 0o755, body: []byte("#!/bin/sh\necho fixture " + component + "\n")},
+		{name: dir + "README", mode: 0o644, body: []byte("fixture " + base + "\n")},
+		{name: dir + "run", mode: 0o755, body: []byte("#!/bin/sh\necho fixture " + base + "\n")},
 		{name: dir + "link", mode: 0o777, link: "run"},
 	}
 }
@@ -183,7 +183,7 @@ func (s *ArtifactServer) GenerateArtifacts(cat *images.Catalog) (map[string]map[
 					if format == "raw" {
 						exp = append(exp, Expected{Path: path.Join(c.Dest, base), Mode: 0o644})
 					} else {
-						for _, e := range fixtureEntries(key, base) {
+						for _, e := range fixtureEntries(base) {
 							x := Expected{Path: path.Join(c.Dest, e.name), Mode: e.mode}
 							if e.link != "" {
 								x.Mode, x.Symlink = 0, e.link
@@ -195,7 +195,7 @@ func (s *ArtifactServer) GenerateArtifacts(cat *images.Catalog) (map[string]map[
 						continue
 					}
 					done[src.URL] = true
-					body, err := buildArchive(format, c.Strip, c.Subdir, fixtureEntries(key, base), src.URL)
+					body, err := buildArchive(format, c.Strip, c.Subdir, fixtureEntries(base), src.URL)
 					if err != nil {
 						return nil, fmt.Errorf("component %s: %s: %w", key, src.URL, err)
 					}

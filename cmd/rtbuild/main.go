@@ -14,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 
-
 	"github.com/rtbuild/rtbuild/builder"
 	"github.com/rtbuild/rtbuild/layers/fetch"
 )
