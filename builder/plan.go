@@ -92,6 +92,9 @@ func MakePlan(cat *images.Catalog, req Request, epoch time.Time) (*Plan, error) 
 				plan.Warnings = append(plan.Warnings, fmt.Sprintf("runtime %s is deprecated (phase 1 since %s): Lambda no longer patches it", rt.Identifier, dateOrNone(rt.Deprecation.Phase1)))
 			}
 		}
+		if rt.Notes != "" {
+			plan.Warnings = append(plan.Warnings, rt.Identifier+": "+strings.Join(strings.Fields(rt.Notes), " "))
+		}
 		archs, err := selectArchs(rt, req.Archs)
 		if err != nil {
 			return nil, err

@@ -185,6 +185,22 @@ func (e *refError) Error() string {
 
 func (e *refError) Unwrap() error { return e.err }
 
+// Unreachable says whether the registry could not be reached at all (DNS,
+// connection or timeout), as opposed to refusing the request; the CLI maps
+// it to its "upstream unreachable" exit code.
+func (e *refError) Unreachable() bool {
+	var (
+		plain  *plainHTTPError
+		dnsErr *net.DNSError
+		opErr  *net.OpError
+		netErr net.Error
+	)
+	if errors.As(e.err, &plain) {
+		return false
+	}
+	return errors.As(e.err, &dnsErr) || errors.As(e.err, &opErr) || (errors.As(e.err, &netErr) && netErr.Timeout())
+}
+
 // newRefError wraps err for the reference ref (as given) and used (after
 // mirror rewriting).
 func newRefError(op, ref, used string, err error) error {

@@ -55,6 +55,7 @@ func exitCode(ctx context.Context, err error) int {
 	var mismatch *fetch.DigestMismatchError
 	var unreachable *fetch.UnreachableError
 	var flagErr *flagError
+	var registry interface{ Unreachable() bool }
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return exitCanceled
@@ -63,6 +64,8 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.As(err, &mismatch):
 		return exitIntegrity
 	case errors.As(err, &unreachable):
+		return exitUpstream
+	case errors.As(err, &registry) && registry.Unreachable():
 		return exitUpstream
 	}
 	return exitFailure
