@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 )
 
 // OpenBlob opens the stored blob with the given hex sha256, verified; ok is
@@ -55,20 +54,9 @@ func (s *Store) PutBlob(hexDigest string, r io.Reader) (int64, error) {
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
 		return n, &DigestMismatchError{URL: "blob", Expected: want, Got: got}
 	}
-	if err := tmp.Chmod(0o444); err != nil {
-		return n, fmt.Errorf("download store: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return n, fmt.Errorf("download store: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return n, fmt.Errorf("download store: %w", err)
-	}
-	dst := s.blobPath(want)
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return n, fmt.Errorf("download store: %w", err)
+	if _, err := s.commit(tmp, want); err != nil {
+		return n, err
 	}
 	committed = true
-	syncDir(filepath.Dir(dst))
 	return n, nil
 }

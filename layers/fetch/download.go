@@ -187,21 +187,11 @@ func (s *Store) download(ctx context.Context, url, fetched, want string) (a *Art
 		return nil, &DigestMismatchError{URL: url, Expected: want, Got: got}
 	}
 
-	if err := tmp.Chmod(0o444); err != nil {
-		return nil, fmt.Errorf("download store: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return nil, fmt.Errorf("download store: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("download store: %w", err)
-	}
-	dst := s.blobPath(got)
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return nil, fmt.Errorf("download store: %w", err)
+	dst, err := s.commit(tmp, got)
+	if err != nil {
+		return nil, err
 	}
 	committed = true
-	syncDir(filepath.Dir(dst))
 
 	a = &Artifact{URL: url, FetchedURL: fetched, SHA256: got, Path: dst, Size: n, Downloaded: n}
 	if want == "" {
@@ -284,4 +274,25 @@ func syncDir(dir string) {
 		_ = d.Sync()
 		d.Close()
 	}
+}
+
+// commit makes a fully written, verified temporary file the store's blob for
+// digest: read-only, fsynced, renamed into place, directory synced. The
+// caller removes tmp if commit fails.
+func (s *Store) commit(tmp *os.File, digest string) (string, error) {
+	if err := tmp.Chmod(0o444); err != nil {
+		return "", fmt.Errorf("download store: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return "", fmt.Errorf("download store: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("download store: %w", err)
+	}
+	dst := s.blobPath(digest)
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return "", fmt.Errorf("download store: %w", err)
+	}
+	syncDir(filepath.Dir(dst))
+	return dst, nil
 }
