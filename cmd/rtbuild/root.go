@@ -49,6 +49,7 @@ artifacts, in-process, with a content-addressed layer cache.`,
 
 	root.AddCommand(
 		newImageCommand(g),
+		newRunCommand(g),
 		newRuntimesCommand(g),
 		newCatalogCommand(g),
 		newVersionCommand(g),
