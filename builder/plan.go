@@ -52,7 +52,9 @@ type Step struct {
 	ComponentKey string
 	Component    *images.Component
 	Sources      []*images.Source // the artifacts for this arch, in order
-	Content      []byte           // file components with builtin or inline content
+	// Content is a file component's builtin or inline content, or, for an
+	// archive component with a builtin, the tree as an uncompressed tar.
+	Content []byte
 }
 
 // UsageError is a request that cannot be built as asked; the CLI exits 2.
@@ -106,6 +108,13 @@ func MakePlan(cat *images.Catalog, req Request, epoch time.Time) (*Plan, error) 
 			for _, key := range rt.Components {
 				comp := cat.Components[key]
 				step := &Step{ComponentKey: key, Component: comp, Sources: images.ComponentSources(comp, arch)}
+				if comp.Kind == images.KindArchive && comp.Builtin != "" {
+					b, err := images.BuiltinArchive(comp.Builtin)
+					if err != nil {
+						return nil, fmt.Errorf("runtime %s: component %s: %w", rt.Identifier, key, err)
+					}
+					step.Content = b // an uncompressed tar
+				}
 				if comp.Kind == images.KindFile && len(step.Sources) == 0 {
 					switch {
 					case comp.Builtin != "":

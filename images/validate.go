@@ -21,6 +21,10 @@ var Formats = []string{"tar", "tar.gz", "tar.xz", "zip", "gem", "raw"}
 // Builtins are the names a file component's builtin may take.
 var Builtins = []string{"entrypoint", "bootstrap"}
 
+// ArchiveBuiltins are the names an archive component's builtin may take:
+// file trees shipped inside rtbuild (see BuiltinArchive).
+var ArchiveBuiltins = []string{"nodejs-ric"}
+
 // MinPhase2Gap is the shortest time between the two deprecation phases
 // (Lambda's runtime support policy: phase 2 at least 30 days after phase 1).
 const MinPhase2Gap = 30 * 24 * time.Hour
@@ -200,10 +204,15 @@ func validateComponent(p *problems, key string, c *Component) {
 		if c.Format != "" && !slices.Contains(Formats, c.Format) {
 			p.add(kind, key, "format", "unknown format %q (have %s)", c.Format, strings.Join(Formats, ", "))
 		}
-		if len(c.Sources) == 0 {
-			p.add(kind, key, "sources", "required for kind archive")
+		switch {
+		case len(c.Sources) == 0 && c.Builtin == "":
+			p.add(kind, key, "sources", "required for kind archive (or builtin, for trees shipped inside rtbuild)")
+		case len(c.Sources) > 0 && c.Builtin != "":
+			p.add(kind, key, "builtin", "an archive component takes sources or builtin, not both")
+		case c.Builtin != "" && !slices.Contains(ArchiveBuiltins, c.Builtin):
+			p.add(kind, key, "builtin", "unknown archive builtin %q (have %s)", c.Builtin, strings.Join(ArchiveBuiltins, ", "))
 		}
-		for _, f := range []struct{ name, value string }{{"path", c.Path}, {"mode", c.Mode}, {"builtin", c.Builtin}, {"content", c.Content}} {
+		for _, f := range []struct{ name, value string }{{"path", c.Path}, {"mode", c.Mode}, {"content", c.Content}} {
 			if f.value != "" {
 				p.add(kind, key, f.name, "not used by kind archive (it is for kind file)")
 			}

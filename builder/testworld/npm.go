@@ -105,6 +105,9 @@ func NpmTarball(t testing.TB, name, version string) string {
 	if err := checkIntegrityFile(tmp.Name(), integrity); err != nil {
 		t.Fatalf("%s@%s from %s: %v", name, version, meta.Dist.Tarball, err)
 	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		t.Fatal(err)
 	}

@@ -145,6 +145,14 @@ func BuildRIE(t testing.TB, goarch string) string {
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		t.Fatalf("installing aws-lambda-rie into the cache: %v", err)
 	}
+	// Drop builds of other emulator versions for this architecture.
+	if old, err := filepath.Glob(filepath.Join(dir, "aws-lambda-rie-linux-"+goarch+"-*")); err == nil {
+		for _, p := range old {
+			if p != out {
+				os.Remove(p)
+			}
+		}
+	}
 	return out
 }
 

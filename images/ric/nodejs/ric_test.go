@@ -162,6 +162,37 @@ func (r *rie) invokeOK(event string, v any, headers ...string) {
 	}
 }
 
+// waitOutput waits up to 5s for the emulator to print s (it may log a
+// runtime's exit just after answering the invocation).
+func (r *rie) waitOutput(s string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(r.out.String(), s) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// waitLog waits up to 5s for a client log line matching ok (the client
+// writes straight to the emulator's stdout, a pipe the test copies
+// asynchronously, so a line may arrive after the invocation's response).
+func (r *rie) waitLog(ok func(requestID, level, message string) bool) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, l := range r.logLines() {
+			if ok(l[0], l[1], l[2]) {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 var logLine = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t([^\t]+)\t(INFO|ERROR|WARN|DEBUG|TRACE|FATAL)\t(.*)$`)
 
 // logLines returns the client's Lambda-format log lines in the emulator's
@@ -190,6 +221,12 @@ func TestUnderRIE(t *testing.T) {
 
 			t.Run("async", func(t *testing.T) {
 				r := start(t, "app.asyncHandler")
+				defer func() {
+					// The leftover check at stop sees the running client.
+					if len(processesMentioning(runtimeDir)) == 0 {
+						t.Errorf("no process running %s found while the emulator runs", runtimeDir)
+					}
+				}()
 				for i := 0; i < 2; i++ { // the loop goes on after the first
 					var got struct {
 						Echo      map[string]any `json:"echo"`
@@ -201,15 +238,12 @@ func TestUnderRIE(t *testing.T) {
 					}
 					// console.log became a Lambda log line of this request;
 					// a newline inside a message became a carriage return.
-					var sawLog, sawTwoLines bool
-					for _, l := range r.logLines() {
-						if l[0] == got.RequestID && l[1] == "INFO" && l[2] == fmt.Sprintf(`async handler got {"n":%d,"s":"x"}`, i) {
-							sawLog = true
-						}
-						if l[0] == got.RequestID && l[2] == "two\rlines" {
-							sawTwoLines = true
-						}
-					}
+					sawLog := r.waitLog(func(id, level, msg string) bool {
+						return id == got.RequestID && level == "INFO" && msg == fmt.Sprintf(`async handler got {"n":%d,"s":"x"}`, i)
+					})
+					sawTwoLines := r.waitLog(func(id, level, msg string) bool {
+						return id == got.RequestID && level == "INFO" && msg == "two\rlines"
+					})
 					if !sawLog || !sawTwoLines {
 						t.Errorf("invocation %d: log lines of request %s missing (log %v, two lines %v) in:\n%s",
 							i, got.RequestID, sawLog, sawTwoLines, r.out.String())
@@ -233,13 +267,9 @@ func TestUnderRIE(t *testing.T) {
 				if d := time.Since(begin); d < 400*time.Millisecond {
 					t.Errorf("result came after %s, before the 400ms timer the handler left behind", d)
 				}
-				timerLogged := false
-				for _, l := range r.logLines() {
-					if l[0] == got.RequestID && strings.HasPrefix(l[2], "timer fired after") {
-						timerLogged = true
-					}
-				}
-				if !timerLogged {
+				if !r.waitLog(func(id, level, msg string) bool {
+					return id == got.RequestID && strings.HasPrefix(msg, "timer fired after")
+				}) {
 					t.Errorf("the timer did not run within request %s:\n%s", got.RequestID, r.out.String())
 				}
 				// callbackWaitsForEmptyEventLoop = false: posted at once.
@@ -300,17 +330,18 @@ func TestUnderRIE(t *testing.T) {
 						t.Errorf("invocation %d: got %+v", i, d)
 					}
 				}
-				out := r.out.String()
 				// It went through /runtime/init/error (init failed, no
 				// invocation was ever handed to the runtime) and the client
 				// exited with status 1.
-				if !strings.Contains(out, "INIT RTDONE(status: error)") || !strings.Contains(out, "exit status 1") {
-					t.Errorf("emulator output does not show a failed init and exit status 1:\n%s", out)
+				if !r.waitOutput("INIT RTDONE(status: error)") || !r.waitOutput("exited: exit status 1\n") {
+					t.Errorf("emulator output does not show a failed init and exit status 1:\n%s", r.out.String())
 				}
-				for _, l := range r.logLines() {
-					if l[1] == "ERROR" && strings.Contains(l[2], "Runtime.ImportModuleError") && l[0] != "undefined" {
-						t.Errorf("init error logged with request id %q, want undefined (no invocation yet)", l[0])
-					}
+				// Logged before any invocation: request id "undefined", as in Lambda.
+				if !r.waitLog(func(id, level, msg string) bool {
+					return id == "undefined" && level == "ERROR" && strings.HasPrefix(msg, "Init Error \t{") &&
+						strings.Contains(msg, `"errorType":"Runtime.ImportModuleError"`)
+				}) {
+					t.Errorf("no init error log line with request id undefined:\n%s", r.out.String())
 				}
 			})
 
@@ -426,8 +457,8 @@ func TestUnderRIE(t *testing.T) {
 				if d := decodeErrorDoc(t, body); d.ErrorType != "RangeError" || d.ErrorMessage != "thrown from a timer" {
 					t.Errorf("got %+v", d)
 				}
-				if out := r.out.String(); !strings.Contains(out, "exit status 129") {
-					t.Errorf("client did not exit with 129:\n%s", out)
+				if !r.waitOutput("exit status 129") {
+					t.Errorf("client did not exit with 129:\n%s", r.out.String())
 				}
 			})
 
@@ -441,8 +472,8 @@ func TestUnderRIE(t *testing.T) {
 				if d.ErrorType != "Runtime.UnhandledPromiseRejection" || d.ErrorMessage != "Error: nobody handles me" {
 					t.Errorf("got %+v", d)
 				}
-				if out := r.out.String(); !strings.Contains(out, "exit status 128") {
-					t.Errorf("client did not exit with 128:\n%s", out)
+				if !r.waitOutput("exit status 128") {
+					t.Errorf("client did not exit with 128:\n%s", r.out.String())
 				}
 			})
 		})

@@ -4,7 +4,8 @@
  *
  * The module is looked up as the official client does: relative to
  * LAMBDA_TASK_ROOT, the file itself, then <file>.js (CommonJS, or an ES module
- * when the nearest package.json says "type": "module"), <file>.mjs (ES
+ * when the nearest package.json says "type": "module" and Node.js supports ES
+ * modules; Node.js 10 ignores "type", as node itself does), <file>.mjs (ES
  * module), <file>.cjs (CommonJS), and finally Node's own resolution from the
  * task root (node_modules). ES modules load through dynamic import(), which
  * only Node.js 12.17+/13.2+ support; on older versions an ES module handler is
