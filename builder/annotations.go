@@ -14,7 +14,9 @@ import (
 // SourceURL is recorded as org.opencontainers.image.source.
 const SourceURL = "https://github.com/rtbuild/rtbuild"
 
-func imageAnnotations(plan *Plan, rp *RuntimePlan, base *manifests.Base) map[string]string {
+// ImageAnnotations are the manifest annotations of a runtime image's
+// platform image built on base.
+func ImageAnnotations(plan *Plan, rp *RuntimePlan, base *manifests.Base) map[string]string {
 	a := map[string]string{
 		specs.AnnotationTitle:         "Lambda " + rp.Runtime.Name + " (" + rp.Runtime.Identifier + ")",
 		specs.AnnotationVersion:       plan.Catalog.Version,
@@ -29,7 +31,8 @@ func imageAnnotations(plan *Plan, rp *RuntimePlan, base *manifests.Base) map[str
 	return a
 }
 
-func indexAnnotations(plan *Plan, rt *images.Runtime) map[string]string {
+// IndexAnnotations are the annotations of a runtime image's index.
+func IndexAnnotations(plan *Plan, rt *images.Runtime) map[string]string {
 	return map[string]string{
 		specs.AnnotationTitle:   "Lambda " + rt.Name + " (" + rt.Identifier + ")",
 		specs.AnnotationVersion: plan.Catalog.Version,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,9 +13,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/rtbuild/rtbuild/images"
-	"github.com/rtbuild/rtbuild/layers"
 	"github.com/rtbuild/rtbuild/layers/cache"
-	"github.com/rtbuild/rtbuild/layers/fetch"
 	"github.com/rtbuild/rtbuild/manifests"
 )
 
@@ -35,8 +32,10 @@ type Options struct {
 
 // Result is what a build produced.
 type Result struct {
-	Images []*ImageResult
-	Stats  Stats
+	// Backend is the executor that built the images: native or buildkit.
+	Backend string
+	Images  []*ImageResult
+	Stats   Stats
 }
 
 // Stats count the work a build did.
@@ -81,15 +80,10 @@ type executor struct {
 	ctx      context.Context
 	plan     *Plan
 	opts     Options
-	store    *fetch.Store
-	cache    *cache.Cache
+	lb       *LayerBuilder
 	reporter Reporter
-	sem      chan struct{}
-	layers   singleflight.Group
 	bases    singleflight.Group
-	stats    Stats
-	mu       sync.Mutex
-	counted  map[string]bool // layer keys already counted in stats
+	baseDown atomic.Int64
 }
 
 // Build runs the plan with the native, in-process executor.
@@ -100,26 +94,18 @@ func Build(ctx context.Context, plan *Plan, opts Options) (*Result, error) {
 	if opts.Reporter == nil {
 		opts.Reporter = NopReporter{}
 	}
-	store, err := fetch.NewStore(opts.CacheDir+"/downloads", fetch.Options{
-		Client:  opts.HTTPClient,
-		Mirrors: opts.Registry.Mirrors,
-		Offline: opts.Offline,
+	lb, err := NewLayerBuilder(plan, LayerOptions{
+		CacheDir: opts.CacheDir, Mirrors: opts.Registry.Mirrors, HTTPClient: opts.HTTPClient,
+		Offline: opts.Offline, Jobs: opts.Jobs,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("opening the download store: %w", err)
+		return nil, err
 	}
-	lc, err := cache.Open(opts.CacheDir + "/layers")
-	if err != nil {
-		return nil, fmt.Errorf("opening the layer cache: %w", err)
-	}
-	ex := &executor{
-		ctx: ctx, plan: plan, opts: opts, store: store, cache: lc, reporter: opts.Reporter,
-		sem: make(chan struct{}, opts.Jobs), counted: map[string]bool{},
-	}
+	ex := &executor{ctx: ctx, plan: plan, opts: opts, lb: lb, reporter: opts.Reporter}
 	for _, w := range plan.Warnings {
 		ex.reporter.Report(Event{Time: time.Now(), Status: "warning", Message: w})
 	}
-	res := &Result{}
+	res := &Result{Backend: "native"}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, rp := range plan.Runtimes {
 		ir := &ImageResult{Runtime: rp.Runtime, Platforms: make([]*PlatformResult, len(rp.Platforms))}
@@ -143,7 +129,7 @@ func Build(ctx context.Context, plan *Plan, opts Options) (*Result, error) {
 		for i, pr := range ir.Platforms {
 			imgs[i] = pr.Image
 		}
-		idx, err := manifests.NewIndex(imgs, indexAnnotations(plan, ir.Runtime))
+		idx, err := manifests.NewIndex(imgs, IndexAnnotations(plan, ir.Runtime))
 		if err != nil {
 			return nil, fmt.Errorf("%s: assembling the image index: %w", ir.Runtime.Identifier, err)
 		}
@@ -153,11 +139,8 @@ func Build(ctx context.Context, plan *Plan, opts Options) (*Result, error) {
 		}
 		ir.Index, ir.Digest = idx, d
 	}
-	res.Stats = Stats{
-		LayersBuilt:     atomic.LoadInt64(&ex.stats.LayersBuilt),
-		LayersCached:    atomic.LoadInt64(&ex.stats.LayersCached),
-		BytesDownloaded: atomic.LoadInt64(&ex.stats.BytesDownloaded),
-	}
+	res.Stats = lb.Stats()
+	res.Stats.BytesDownloaded += ex.baseDown.Load()
 	return res, nil
 }
 
@@ -188,7 +171,7 @@ func (ex *executor) buildPlatform(ctx context.Context, rp *RuntimePlan, pp *Plat
 	})
 	for i, step := range pp.Steps {
 		g.Go(func() error {
-			e, hit, err := ex.buildLayer(gctx, step, pp.Arch, ev)
+			e, hit, err := ex.lb.Layer(gctx, step, ev)
 			if err != nil {
 				return fmt.Errorf("%s (%s): component %s: %w", rt.Identifier, pp.Arch, step.ComponentKey, err)
 			}
@@ -227,11 +210,11 @@ func (ex *executor) buildPlatform(ctx context.Context, rp *RuntimePlan, pp *Plat
 		Labels:      pp.Config.Labels,
 		Created:     ex.plan.Epoch,
 		Platform:    platform,
-		Annotations: imageAnnotations(ex.plan, rp, base),
+		Annotations: ImageAnnotations(ex.plan, rp, base),
 	}
 	for i, step := range pp.Steps {
 		e := entries[i]
-		l, err := ex.cache.Layer(e)
+		l, err := ex.lb.Cache().Layer(e)
 		if err != nil {
 			return nil, fmt.Errorf("%s (%s): component %s: %w", rt.Identifier, pp.Arch, step.ComponentKey, err)
 		}
@@ -268,108 +251,11 @@ func (ex *executor) pullBase(ref string, platform v1.Platform) (*manifests.Base,
 		if err != nil {
 			return nil, err
 		}
-		b.Image = newStoredImage(b.Image, ex.store, &ex.stats.BytesDownloaded)
+		b.Image = newStoredImage(b.Image, ex.lb.Store(), &ex.baseDown)
 		return b, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return v.(*manifests.Base), nil
-}
-
-// buildLayer returns the cached layer of a step, building it at most once per
-// build even when several images share it. The cache key is computed from
-// pinned digests first, so a hit needs neither the network nor the store.
-func (ex *executor) buildLayer(ctx context.Context, step *Step, arch images.Arch, ev func(Event)) (*cache.Entry, bool, error) {
-	comp := step.Component
-	recipe := layers.Recipe{
-		Component: step.ComponentKey, Version: comp.Version, Kind: comp.Kind,
-		Format: comp.Format, Strip: comp.Strip, Subdir: comp.Subdir, Dest: comp.Dest,
-		Path: comp.Path, Mode: parseMode(comp.Mode, comp.Kind), Content: step.Content,
-		Epoch: ex.plan.Epoch,
-	}
-	if comp.Kind == images.KindFile && len(step.Sources) == 0 && recipe.Content == nil {
-		recipe.Content = []byte{}
-	}
-	pinned := true
-	for _, s := range step.Sources {
-		if s.SHA256 == "" {
-			pinned = false
-		}
-		recipe.Inputs = append(recipe.Inputs, &fetch.Artifact{URL: s.URL, SHA256: s.SHA256})
-	}
-	evc := func(e Event) {
-		e.Component, e.Version = step.ComponentKey, comp.Version
-		ev(e)
-	}
-	if pinned {
-		if e, ok, err := ex.cache.Get(recipe.Key()); err != nil {
-			return nil, false, err
-		} else if ok {
-			ex.count(e.Key, true)
-			evc(Event{Status: "cached", Message: e.Digest.String()})
-			return e, true, nil
-		}
-	}
-	type built struct {
-		e   *cache.Entry
-		hit bool
-	}
-	// Fetch (or find) the inputs, then build under the key they give.
-	inputs := make([]*fetch.Artifact, len(step.Sources))
-	for i, s := range step.Sources {
-		evc(Event{Status: "downloading", Message: s.URL})
-		a, err := ex.store.Fetch(ctx, s.URL, s.SHA256)
-		if err != nil {
-			return nil, false, err
-		}
-		atomic.AddInt64(&ex.stats.BytesDownloaded, a.Downloaded)
-		if a.Downloaded > 0 {
-			evc(Event{Status: "downloaded", Bytes: a.Downloaded, Message: s.URL})
-		}
-		inputs[i] = a
-	}
-	recipe.Inputs = inputs
-	key := recipe.Key()
-	v, err, _ := ex.layers.Do(key, func() (any, error) {
-		ex.sem <- struct{}{}
-		defer func() { <-ex.sem }()
-		if e, ok, err := ex.cache.Get(key); err != nil {
-			return nil, err
-		} else if ok {
-			return built{e, true}, nil
-		}
-		evc(Event{Status: "building"})
-		e, hit, err := layers.Build(ctx, ex.cache, recipe)
-		if err != nil {
-			return nil, err
-		}
-		return built{e, hit}, nil
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	b := v.(built)
-	ex.count(b.e.Key, b.hit)
-	if b.hit {
-		evc(Event{Status: "cached", Message: b.e.Digest.String()})
-	} else {
-		evc(Event{Status: "built", Bytes: b.e.Size, Message: b.e.Digest.String()})
-	}
-	return b.e, b.hit, nil
-}
-
-// count records a layer in the stats once per build, however many images share it.
-func (ex *executor) count(key string, hit bool) {
-	ex.mu.Lock()
-	defer ex.mu.Unlock()
-	if ex.counted[key] {
-		return
-	}
-	ex.counted[key] = true
-	if hit {
-		ex.stats.LayersCached++
-	} else {
-		ex.stats.LayersBuilt++
-	}
 }

@@ -67,10 +67,33 @@ func expand(path, runtime string, multi bool, kind string) string {
 
 // Metadata is the --metadata-file document.
 type Metadata struct {
+	// Backend is the executor that built the images: native or buildkit.
+	Backend string           `json:"backend,omitempty"`
 	Catalog string           `json:"catalog"`
 	Created string           `json:"created"`
 	Images  []*ImageMetadata `json:"images"`
-	Cache   Stats            `json:"cache"`
+	// Cache counts the layers built and found cached. For a BuildKit
+	// build they are its component vertices, as its status stream said.
+	Cache Stats `json:"cache"`
+	// BuildKit describes a build by the BuildKit executor.
+	BuildKit *BuildKitMetadata `json:"buildkit,omitempty"`
+}
+
+// BuildKitMetadata is what a BuildKit build reported.
+type BuildKitMetadata struct {
+	// Addr is the buildkitd address used.
+	Addr string `json:"addr"`
+	// Vertices and VerticesCached count every vertex of the solves.
+	Vertices       int `json:"vertices"`
+	VerticesCached int `json:"verticesCached"`
+	// ComponentVertices counts the vertices of components (one per
+	// component and platform); ComponentVerticesCached those BuildKit
+	// answered from its cache, its own or one imported with --cache-from.
+	ComponentVertices       int `json:"componentVertices"`
+	ComponentVerticesCached int `json:"componentVerticesCached"`
+	// Prepared counts the layers rtbuild prepared itself (archives) in its
+	// layer cache before sending them, and the bytes it downloaded.
+	Prepared Stats `json:"prepared"`
 }
 
 // ImageMetadata describes one runtime image.
@@ -99,7 +122,7 @@ func Write(ctx context.Context, res *Result, plan *Plan, p Publish, reg manifest
 	if rep == nil {
 		rep = NopReporter{}
 	}
-	md := &Metadata{Catalog: plan.Catalog.Version, Created: plan.Epoch.UTC().Format(time.RFC3339), Cache: res.Stats}
+	md := &Metadata{Backend: res.Backend, Catalog: plan.Catalog.Version, Created: plan.Epoch.UTC().Format(time.RFC3339), Cache: res.Stats}
 	multi := len(res.Images) > 1
 	var dockerImages = map[string][]manifests.TaggedImage{}
 	for _, ir := range res.Images {
@@ -177,6 +200,10 @@ func dockerTags(id string, ir *ImageResult) []manifests.TaggedImage {
 	}
 	return out
 }
+
+// WriteMetadataFile writes md to path as indented JSON, atomically (the
+// file is replaced only once the new content is on disk).
+func WriteMetadataFile(path string, md *Metadata) error { return writeJSONAtomic(path, md) }
 
 // writeJSONAtomic writes v as indented JSON through a temporary file and a rename.
 func writeJSONAtomic(path string, v any) error {

@@ -16,7 +16,12 @@ type Event struct {
 	Component string    `json:"component,omitempty"`
 	Version   string    `json:"version,omitempty"`
 	// Status is one of: resolving, cached, downloading, downloaded, building,
-	// built, writing, pushing, pushed, done, warning.
+	// built, writing, pushing, pushed, done, warning; the BuildKit executor
+	// adds running and finished (a BuildKit vertex other than a component's:
+	// the base, the layers sent, exporting, cache import and export; Message
+	// names it), failed (a vertex's error), and preparing and prepared (a
+	// layer rtbuild builds, or finds in its layer cache, to send to
+	// buildkitd).
 	Status  string `json:"status"`
 	Bytes   int64  `json:"bytes,omitempty"`
 	Total   int64  `json:"total,omitempty"`

@@ -17,10 +17,10 @@ import (
 type storedImage struct {
 	v1.Image
 	store      *fetch.Store
-	downloaded *int64
+	downloaded *atomic.Int64
 }
 
-func newStoredImage(img v1.Image, store *fetch.Store, downloaded *int64) v1.Image {
+func newStoredImage(img v1.Image, store *fetch.Store, downloaded *atomic.Int64) v1.Image {
 	return &storedImage{Image: img, store: store, downloaded: downloaded}
 }
 
@@ -85,7 +85,7 @@ func (l *storedLayer) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storing base layer %s: %w", d, err)
 	}
-	atomic.AddInt64(l.img.downloaded, n)
+	l.img.downloaded.Add(n)
 	rc2, ok := l.img.store.OpenBlob(d.Hex)
 	if !ok {
 		return nil, fmt.Errorf("base layer %s vanished from the download store", d)

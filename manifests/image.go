@@ -101,7 +101,6 @@ func NewImage(s ImageSpec) (v1.Image, error) {
 		})
 	}
 	created := v1.Time{Time: s.Created.UTC()}
-	history := baseHistory(bcf, len(blayers))
 	for i, ls := range s.Layers {
 		if ls.Layer == nil {
 			return fail(fmt.Errorf("layer %d (%s) is nil", i, ls.CreatedBy))
@@ -111,7 +110,6 @@ func NewImage(s ImageSpec) (v1.Image, error) {
 			return fail(fmt.Errorf("layer %d (%s): %w", i, ls.CreatedBy, err))
 		}
 		h := v1.History{Created: created, CreatedBy: ls.CreatedBy, Comment: ls.Comment}
-		history = append(history, h)
 		adds = append(adds, mutate.Addendum{Layer: withMediaType(ls.Layer, ociLayerType(mt)), MediaType: ociLayerType(mt), History: h})
 	}
 	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
@@ -123,8 +121,40 @@ func NewImage(s ImageSpec) (v1.Image, error) {
 		return fail(err)
 	}
 
-	cf := bcf.DeepCopy()
+	cf := Config(bcf, len(blayers), s)
 	cf.RootFS = acf.RootFS
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return fail(err)
+	}
+
+	ann := map[string]string{}
+	if s.Base.IsRegistry() && s.Base.Digest.Hex != "" {
+		ann[ocispec.AnnotationBaseImageName] = s.Base.Ref
+		ann[ocispec.AnnotationBaseImageDigest] = s.Base.Digest.String()
+	}
+	for k, v := range s.Annotations {
+		ann[k] = v
+	}
+	if len(ann) > 0 {
+		img = mutate.Annotations(img, ann).(v1.Image)
+	}
+	return img, nil
+}
+
+// Config returns the config NewImage gives the image of s on a base whose
+// config is base and which has baseLayers layers: the base's config with
+// s's Env, WorkingDir, Entrypoint, Cmd, labels, platform and created time
+// applied, no User, and the base's history followed by one entry per layer
+// of s (only CreatedBy and Comment of s.Layers are read; Layer may be nil).
+// RootFS is the base's: the caller sets it from the layers it really has.
+// Other executors (BuildKit) use it to give their images the same config.
+func Config(base *v1.ConfigFile, baseLayers int, s ImageSpec) *v1.ConfigFile {
+	created := v1.Time{Time: s.Created.UTC()}
+	history := baseHistory(base, baseLayers)
+	for _, ls := range s.Layers {
+		history = append(history, v1.History{Created: created, CreatedBy: ls.CreatedBy, Comment: ls.Comment})
+	}
+	cf := base.DeepCopy()
 	cf.History = history
 	cf.Created = created
 	// Who built the base, and how, says nothing about this image.
@@ -164,22 +194,7 @@ func NewImage(s ImageSpec) (v1.Image, error) {
 			cf.OSFeatures = clone(p.OSFeatures)
 		}
 	}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		return fail(err)
-	}
-
-	ann := map[string]string{}
-	if s.Base.IsRegistry() && s.Base.Digest.Hex != "" {
-		ann[ocispec.AnnotationBaseImageName] = s.Base.Ref
-		ann[ocispec.AnnotationBaseImageDigest] = s.Base.Digest.String()
-	}
-	for k, v := range s.Annotations {
-		ann[k] = v
-	}
-	if len(ann) > 0 {
-		img = mutate.Annotations(img, ann).(v1.Image)
-	}
-	return img, nil
+	return cf
 }
 
 // baseHistory returns the base's history when it accounts for each of its

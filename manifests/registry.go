@@ -77,6 +77,16 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// PlainHTTPAllowed reports whether the registry host (HOST or HOST:PORT)
+// may be spoken to over plain HTTP: loopback hosts and those in Insecure.
+// Executors that talk to registries through another program (BuildKit) use
+// it to pass the same policy on.
+func (o RegistryOptions) PlainHTTPAllowed(registry string) bool { return o.plainHTTPAllowed(registry) }
+
+// Rewrite applies the mirror rules to a registry reference as pulls and
+// pushes do (see rewrite).
+func (o RegistryOptions) Rewrite(ref string) string { return o.rewrite(ref) }
+
 // parseReference parses a (rewritten) registry reference, allowing plain
 // HTTP only where plainHTTPAllowed says so.
 func (o RegistryOptions) parseReference(ref string) (name.Reference, error) {

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -169,6 +170,16 @@ func (s *ArtifactServer) GenerateArtifacts(cat *images.Catalog) (map[string]map[
 						}
 					}
 					continue
+				}
+				if c.Builtin != "" {
+					// A tree shipped inside rtbuild: every file under Dest.
+					names, err := builtinNames(c.Builtin)
+					if err != nil {
+						return nil, fmt.Errorf("component %s: %w", key, err)
+					}
+					for _, n := range names {
+						exp = append(exp, Expected{Path: path.Join(c.Dest, n), Mode: 0o644})
+					}
 				}
 				for _, src := range srcs {
 					base := path.Base(src.URL)
@@ -360,4 +371,24 @@ func compress(format string, raw []byte) ([]byte, error) {
 		return nil, fmt.Errorf("unknown compression %q", format)
 	}
 	return buf.Bytes(), nil
+}
+
+// builtinNames lists the files of an archive builtin.
+func builtinNames(name string) ([]string, error) {
+	b, err := images.BuiltinArchive(name)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, h.Name)
+	}
 }

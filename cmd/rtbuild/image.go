@@ -7,9 +7,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/rtbuild/rtbuild/builder"
+	"github.com/rtbuild/rtbuild/builder/buildkit"
+	"github.com/rtbuild/rtbuild/manifests"
 )
 
 func newImageCommand(g *globalFlags) *cobra.Command {
@@ -22,6 +25,8 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 		allowDeprecated bool
 		offline         bool
 		jobs            int
+		backend         string
+		bk              buildkitFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "image RUNTIME...",
@@ -32,11 +37,18 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 			"",
 			"Without --output or --push the image is written as an OCI layout to ./rtbuild-out/<runtime>.",
 			"A push writes the index at REF and each architecture's manifest at REF-<arch>.",
+			"",
+			"--backend buildkit runs the same build on a buildkitd (--buildkit-addr, default",
+			"$BUILDKIT_HOST) with BuildKit's cache (--cache-from, --cache-to): see docs/buildkit.md.",
 		),
 		Example: `  rtbuild image python3.9 --arch arm64
   rtbuild image nodejs14.x python3.9 --output oci:out/{runtime}
   rtbuild image provided.al2 --output docker:provided.tar
-  rtbuild image nodejs14.x --push ghcr.io/acme/lambda/nodejs:14 --metadata-file build.json`,
+  rtbuild image nodejs14.x --push ghcr.io/acme/lambda/nodejs:14 --metadata-file build.json
+  rtbuild image python3.9 --backend buildkit --buildkit-addr tcp://buildkitd:1234 \
+      --buildkit-tls-ca ca.pem --buildkit-tls-cert cert.pem --buildkit-tls-key key.pem \
+      --cache-from type=registry,ref=ghcr.io/acme/cache:python3.9 \
+      --cache-to type=registry,ref=ghcr.io/acme/cache:python3.9,mode=max --push ghcr.io/acme/lambda/python:3.9`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cat, err := g.loadCatalog()
@@ -74,6 +86,12 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if backend != "native" && backend != "buildkit" {
+				return &builder.UsageError{Msg: fmt.Sprintf("invalid --backend %q: use native (in-process, the default) or buildkit", backend)}
+			}
+			if backend == "native" && bk.used(cmd) {
+				return &builder.UsageError{Msg: "--buildkit-* and --cache-to/--cache-from flags need --backend buildkit"}
+			}
 			plan, err := builder.MakePlan(cat, builder.Request{
 				Runtimes: args, Archs: want, AllowDeprecated: allowDeprecated, Today: time.Now().UTC(),
 			}, epoch)
@@ -84,6 +102,22 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			start := time.Now()
+			if backend == "buildkit" {
+				opts, err := bk.options(cacheDir, reg, offline, jobs, reporter)
+				if err != nil {
+					return err
+				}
+				md, err := buildkit.Build(cmd.Context(), plan, pub, opts)
+				if err != nil {
+					return err
+				}
+				for _, im := range md.Images {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", im.Runtime, im.Digest)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "built %d image(s) in %.1fs on buildkitd %s: %d component layer(s) built, %d cached\n",
+					len(md.Images), time.Since(start).Seconds(), opts.Addr, md.Cache.LayersBuilt, md.Cache.LayersCached)
+				return nil
+			}
 			res, err := builder.Build(cmd.Context(), plan, builder.Options{
 				CacheDir: cacheDir, Registry: reg, Offline: offline, Jobs: jobs, Reporter: reporter,
 			})
@@ -111,7 +145,59 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 	f.BoolVar(&allowDeprecated, "allow-deprecated", false, "build runtimes in deprecation phase 2")
 	f.BoolVar(&offline, "offline", false, "use only the download store; fail on anything missing")
 	f.IntVar(&jobs, "jobs", 0, "layers built concurrently (default: number of CPUs)")
+	f.StringVar(&backend, "backend", "native", "executor: native (in-process) or buildkit (a buildkitd; see docs/buildkit.md)")
+	bk.register(f)
 	return cmd
+}
+
+// buildkitFlags are the flags of --backend buildkit.
+type buildkitFlags struct {
+	addr                               string
+	tlsCA, tlsCert, tlsKey, serverName string
+	cacheTo, cacheFrom                 []string
+}
+
+func (b *buildkitFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&b.addr, "buildkit-addr", "", "buildkitd address: unix://, tcp://, ssh://, docker-container://, kube-pod://, podman-container://, nerdctl-container://, npipe:// (default $BUILDKIT_HOST, else unix:///run/buildkit/buildkitd.sock)")
+	f.StringVar(&b.tlsCA, "buildkit-tls-ca", "", "CA certificate (PEM) that signed buildkitd's certificate")
+	f.StringVar(&b.tlsCert, "buildkit-tls-cert", "", "client certificate (PEM) for buildkitd")
+	f.StringVar(&b.tlsKey, "buildkit-tls-key", "", "client key (PEM) for buildkitd")
+	f.StringVar(&b.serverName, "buildkit-tls-server-name", "", "name buildkitd's certificate must carry (default: the address's host)")
+	f.StringArrayVar(&b.cacheTo, "cache-to", nil, "BuildKit cache export, e.g. type=registry,ref=REGISTRY/REPO:TAG,mode=max (repeatable; {runtime} expands)")
+	f.StringArrayVar(&b.cacheFrom, "cache-from", nil, "BuildKit cache import, e.g. type=registry,ref=REGISTRY/REPO:TAG (repeatable; {runtime} expands)")
+}
+
+// used reports whether any BuildKit flag was given.
+func (b *buildkitFlags) used(cmd *cobra.Command) bool {
+	for _, n := range []string{"buildkit-addr", "buildkit-tls-ca", "buildkit-tls-cert", "buildkit-tls-key", "buildkit-tls-server-name", "cache-to", "cache-from"} {
+		if cmd.Flags().Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *buildkitFlags) options(cacheDir string, reg manifests.RegistryOptions, offline bool, jobs int, rep builder.Reporter) (buildkit.Options, error) {
+	o := buildkit.Options{
+		Addr:     buildkit.ResolveAddr(b.addr, os.Getenv),
+		TLS:      buildkit.TLS{CACert: b.tlsCA, Cert: b.tlsCert, Key: b.tlsKey, ServerName: b.serverName},
+		CacheDir: cacheDir, Registry: reg, Offline: offline, Jobs: jobs, Reporter: rep,
+	}
+	for _, s := range b.cacheTo {
+		c, err := buildkit.ParseCacheSpec(s, true)
+		if err != nil {
+			return o, err
+		}
+		o.CacheTo = append(o.CacheTo, c)
+	}
+	for _, s := range b.cacheFrom {
+		c, err := buildkit.ParseCacheSpec(s, false)
+		if err != nil {
+			return o, err
+		}
+		o.CacheFrom = append(o.CacheFrom, c)
+	}
+	return o, nil
 }
 
 // newReporter picks the progress output: tty when stderr is a terminal (for

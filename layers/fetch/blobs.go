@@ -60,3 +60,6 @@ func (s *Store) PutBlob(hexDigest string, r io.Reader) (int64, error) {
 	committed = true
 	return n, nil
 }
+
+// BlobPath is where the blob with the given hex sha256 is (or would be) stored.
+func (s *Store) BlobPath(hexDigest string) string { return s.blobPath(hexDigest) }
