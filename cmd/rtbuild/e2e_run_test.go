@@ -140,12 +140,13 @@ func (r *runWorld) addFunction(cat *images.Catalog, runtime string, keep []strin
 }
 
 // buildAndRun builds one runtime for one arch, then runs it with an event.
-func buildAndRun(t *testing.T, args []string, runtime string, arch images.Arch, handler string, event string) map[string]any {
+// extra flags go to `rtbuild image` (e.g. the BuildKit backend).
+func buildAndRun(t *testing.T, args []string, runtime string, arch images.Arch, handler string, event string, extra ...string) map[string]any {
 	t.Helper()
 	work := t.TempDir()
 	out := filepath.Join(work, "layout")
-	mustCLI(t, work, nil, append([]string{"image", runtime, "--arch", string(arch), "--allow-deprecated",
-		"--cache-dir", filepath.Join(testworld.CacheDir(t), "rtbuild-e2e-cache"), "--output", "oci:" + out}, args...)...)
+	mustCLI(t, work, nil, append(append([]string{"image", runtime, "--arch", string(arch), "--allow-deprecated",
+		"--cache-dir", filepath.Join(testworld.CacheDir(t), "rtbuild-e2e-cache"), "--output", "oci:" + out}, args...), extra...)...)
 	ev := filepath.Join(work, "event.json")
 	os.WriteFile(ev, []byte(event), 0o644)
 	r := cli(t, work, nil, "run", "oci:"+out+":"+runtime+"-"+string(arch), "--arch", string(arch),
@@ -208,6 +209,14 @@ func TestRunNodeAndProvidedBothArches(t *testing.T) {
 		"sources": goSources,
 	})
 	args := rw.args()
+	t.Run("buildkit", func(t *testing.T) {
+		// The same image built by the BuildKit executor answers too.
+		bk := testworld.StartBuildkitd(t)
+		resp := buildAndRun(t, args, "nodejs14.x", images.X86_64, "app.handler", `{"name":"buildkit"}`, "--backend", "buildkit", "--buildkit-addr", bk.Addr)
+		if resp["hello"] != "buildkit" || resp["runtime"] != "nodejs" {
+			t.Errorf("nodejs14.x built by BuildKit answered %v", resp)
+		}
+	})
 	for _, arch := range []images.Arch{images.X86_64, images.Arm64} {
 		t.Run(string(arch), func(t *testing.T) {
 			if arch == images.Arm64 {
