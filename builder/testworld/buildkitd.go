@@ -2,14 +2,11 @@ package testworld
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -268,8 +265,6 @@ func unmountUnder(dir string) {
 	}
 }
 
-var buildkitdMu sync.Mutex
-
 // BuildBuildkitd returns the path of buildkitd built from the version pinned
 // in testdata/buildkit-tools. It is cached in CacheDir, keyed by a hash of
 // that module's go.mod and go.sum, so it is built once per machine and
@@ -278,68 +273,11 @@ var buildkitdMu sync.Mutex
 func BuildBuildkitd(t testing.TB) string {
 	t.Helper()
 	tools := filepath.Join(filepath.Dir(ToolsDir(t)), "buildkit-tools")
-	h := sha256.New()
-	for _, f := range []string{"go.mod", "go.sum"} {
-		b, err := os.ReadFile(filepath.Join(tools, f))
-		if err != nil {
-			t.Fatalf("reading the buildkit tools module: %v", err)
-		}
-		fmt.Fprintf(h, "%s %d\n", f, len(b))
-		h.Write(b)
-	}
-	key := hex.EncodeToString(h.Sum(nil))[:16]
-	dir := filepath.Join(CacheDir(t), "buildkit")
-	out := filepath.Join(dir, fmt.Sprintf("buildkitd-%s-%s-%s", runtime.GOOS, runtime.GOARCH, key))
-
-	buildkitdMu.Lock()
-	defer buildkitdMu.Unlock()
-	if fileExists(out) {
-		return out
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// Test processes of several packages may want it at once: one builds.
-	unlock, err := lockFile(filepath.Join(dir, ".buildkitd.lock"))
-	if err != nil {
-		t.Fatalf("locking the buildkitd cache: %v", err)
-	}
-	defer unlock()
-	if fileExists(out) {
-		return out
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		if root := runtime.GOROOT(); root != "" && fileExists(filepath.Join(root, "bin", "go")) {
-			goBin = filepath.Join(root, "bin", "go")
-		} else {
-			unavailable(t, "the go command is needed to build buildkitd and is not installed")
-		}
-	}
-	tmp, err := os.CreateTemp(dir, ".buildkitd-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	t.Logf("building buildkitd from %s (once per machine and version; a few minutes)", tools)
-	cmd := exec.Command(goBin, "build", "-C", tools, "-trimpath", "-o", tmp.Name(), buildkitModule)
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	var outBuf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
-	if err := cmd.Run(); err != nil {
-		if looksLikeNetworkFailure(outBuf.String()) {
-			unavailable(t, "building buildkitd needs the Go module proxy, which is unreachable: %v\n%s", err, outBuf.String())
-		}
-		t.Fatalf("building buildkitd: %v\n%s", err, outBuf.String())
-	}
-	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		t.Fatalf("installing buildkitd into the cache: %v", err)
-	}
-	return out
+	t.Logf("buildkitd comes from %s (built once per machine and version; a few minutes)", tools)
+	return buildGoTool(t, goTool{
+		what: "buildkitd", moduleDir: tools, pkg: buildkitModule,
+		keyFiles: []string{"go.mod", "go.sum"}, cacheDir: "buildkit", name: "buildkitd-" + runtime.GOOS + "-" + runtime.GOARCH,
+	})
 }
 
 // makeTLS writes a CA, a server certificate for 127.0.0.1 and "buildkitd",

@@ -490,67 +490,9 @@ func GoHandler(t testing.TB, goarch string) string {
 	if goarch != "amd64" && goarch != "arm64" {
 		t.Fatalf("GoHandler: unsupported goarch %q (amd64, arm64)", goarch)
 	}
-	tools := ToolsDir(t)
-	h := sha256.New()
-	srcs, _ := filepath.Glob(filepath.Join(tools, "hello", "*.go"))
-	sort.Strings(srcs)
-	for _, f := range append([]string{filepath.Join(tools, "go.mod"), filepath.Join(tools, "go.sum")}, srcs...) {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatalf("reading the tools module: %v", err)
-		}
-		rel, _ := filepath.Rel(tools, f)
-		fmt.Fprintf(h, "%s %d\n", filepath.ToSlash(rel), len(b))
-		h.Write(b)
-	}
-	key := hex.EncodeToString(h.Sum(nil))[:16]
-	dir := filepath.Join(CacheDir(t), "go-handler")
-	out := filepath.Join(dir, fmt.Sprintf("hello-linux-%s-%s", goarch, key))
-
-	standinMu.Lock()
-	defer standinMu.Unlock()
-	if fileExists(out) {
-		return out
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		if root := runtime.GOROOT(); root != "" && fileExists(filepath.Join(root, "bin", "go")) {
-			goBin = filepath.Join(root, "bin", "go")
-		} else {
-			unavailable(t, "the go command is needed to build the Go test handler and is not installed")
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp, err := os.CreateTemp(dir, ".hello-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	cmd := exec.Command(goBin, "build", "-C", tools, "-trimpath", "-ldflags=-s -w", "-o", tmp.Name(), "./hello")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOWORK=off")
-	var outBuf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
-	if err := cmd.Run(); err != nil {
-		if looksLikeNetworkFailure(outBuf.String()) {
-			unavailable(t, "building the Go test handler needs the Go module proxy, which is unreachable: %v\n%s", err, outBuf.String())
-		}
-		t.Fatalf("building the Go test handler for linux/%s: %v\n%s", goarch, err, outBuf.String())
-	}
-	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		t.Fatalf("installing the Go test handler into the cache: %v", err)
-	}
-	if old, err := filepath.Glob(filepath.Join(dir, "hello-linux-"+goarch+"-*")); err == nil {
-		for _, p := range old {
-			if p != out {
-				os.Remove(p)
-			}
-		}
-	}
-	return out
+	return buildGoTool(t, goTool{
+		what: "the Go test handler", moduleDir: ToolsDir(t), pkg: "./hello", goarch: goarch,
+		keyFiles: []string{"go.mod", "go.sum", "hello/*.go"}, cacheDir: "go-handler", name: "hello-linux-" + goarch,
+		ldflags: "-s -w", env: []string{"CGO_ENABLED=0"},
+	})
 }

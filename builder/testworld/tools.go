@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -80,8 +81,6 @@ func fileExists(p string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-var buildMu sync.Mutex
-
 // BuildRIE returns the path of the Runtime Interface Emulator (aws-lambda-rie)
 // built for linux/goarch (amd64, arm64) with CGO_ENABLED=0 from the version
 // pinned in testdata/tools. The binary is cached in CacheDir, keyed by goarch
@@ -92,22 +91,69 @@ var buildMu sync.Mutex
 // test is skipped locally and fails in CI.
 func BuildRIE(t testing.TB, goarch string) string {
 	t.Helper()
-	tools := ToolsDir(t)
-	h := sha256.New()
-	for _, f := range []string{"go.mod", "go.sum"} {
-		b, err := os.ReadFile(filepath.Join(tools, f))
-		if err != nil {
-			t.Fatalf("reading the tools module: %v", err)
-		}
-		fmt.Fprintf(h, "%s %d\n", f, len(b))
-		h.Write(b)
-	}
-	key := hex.EncodeToString(h.Sum(nil))[:16]
-	dir := filepath.Join(CacheDir(t), "rie")
-	out := filepath.Join(dir, fmt.Sprintf("aws-lambda-rie-linux-%s-%s", goarch, key))
+	return buildGoTool(t, goTool{
+		what: "aws-lambda-rie", moduleDir: ToolsDir(t), pkg: rieModule, goarch: goarch,
+		keyFiles: []string{"go.mod", "go.sum"}, cacheDir: "rie", name: "aws-lambda-rie-linux-" + goarch,
+		ldflags: "-s -w", env: []string{"CGO_ENABLED=0"},
+	})
+}
 
-	buildMu.Lock()
-	defer buildMu.Unlock()
+// goTool is a Go program the tests build from a module under testdata.
+type goTool struct {
+	what      string   // for messages, e.g. "aws-lambda-rie"
+	moduleDir string   // the module's directory
+	pkg       string   // the package to build: a path in the module or "./dir"
+	goarch    string   // linux/goarch; "" builds for this machine
+	keyFiles  []string // globs, relative to moduleDir, whose contents key the cache
+	cacheDir  string   // subdirectory of CacheDir
+	name      string   // the binary's name before "-<key>"
+	ldflags   string
+	env       []string // extra environment for go build
+}
+
+var toolMu sync.Mutex
+
+// buildGoTool builds g once per machine and key: it is cached in CacheDir,
+// keyed by the contents of its key files, built to a temporary name and
+// renamed into place under a file lock, so concurrent test processes never
+// see a partial binary or build it twice; builds of other keys are removed.
+// Without a Go toolchain, or when the module proxy cannot be reached, the
+// test is skipped locally and fails in CI.
+func buildGoTool(t testing.TB, g goTool) string {
+	t.Helper()
+	h := sha256.New()
+	for _, pattern := range g.keyFiles {
+		files, _ := filepath.Glob(filepath.Join(g.moduleDir, pattern))
+		if len(files) == 0 {
+			t.Fatalf("building %s: no %s in %s", g.what, pattern, g.moduleDir)
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatalf("building %s: %v", g.what, err)
+			}
+			rel, _ := filepath.Rel(g.moduleDir, f)
+			fmt.Fprintf(h, "%s %d\n", filepath.ToSlash(rel), len(b))
+			h.Write(b)
+		}
+	}
+	dir := filepath.Join(CacheDir(t), g.cacheDir)
+	out := filepath.Join(dir, g.name+"-"+hex.EncodeToString(h.Sum(nil))[:16])
+
+	toolMu.Lock()
+	defer toolMu.Unlock()
+	if fileExists(out) {
+		return out
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := lockFile(filepath.Join(dir, "."+g.name+".lock"))
+	if err != nil {
+		t.Fatalf("locking the %s cache: %v", g.what, err)
+	}
+	defer unlock()
 	if fileExists(out) {
 		return out
 	}
@@ -116,39 +162,41 @@ func BuildRIE(t testing.TB, goarch string) string {
 		if root := runtime.GOROOT(); root != "" && fileExists(filepath.Join(root, "bin", "go")) {
 			goBin = filepath.Join(root, "bin", "go")
 		} else {
-			unavailable(t, "the go command is needed to build aws-lambda-rie and is not installed")
+			unavailable(t, "the go command is needed to build %s and is not installed", g.what)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp, err := os.CreateTemp(dir, ".aws-lambda-rie-*")
+	tmp, err := os.CreateTemp(dir, "."+g.name+"-*")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-
-	cmd := exec.Command(goBin, "build", "-C", tools, "-trimpath", "-ldflags=-s -w", "-o", tmp.Name(), rieModule)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOWORK=off")
+	args := []string{"build", "-C", g.moduleDir, "-trimpath", "-o", tmp.Name()}
+	if g.ldflags != "" {
+		args = append(args, "-ldflags="+g.ldflags)
+	}
+	cmd := exec.Command(goBin, append(args, g.pkg)...)
+	cmd.Env = append(append(os.Environ(), "GOWORK=off"), g.env...)
+	if g.goarch != "" {
+		cmd.Env = append(cmd.Env, "GOOS=linux", "GOARCH="+g.goarch)
+	}
 	var outBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
 	if err := cmd.Run(); err != nil {
 		if looksLikeNetworkFailure(outBuf.String()) {
-			unavailable(t, "building aws-lambda-rie needs the Go module proxy, which is unreachable: %v\n%s", err, outBuf.String())
+			unavailable(t, "building %s needs the Go module proxy, which is unreachable: %v\n%s", g.what, err, outBuf.String())
 		}
-		t.Fatalf("building aws-lambda-rie for linux/%s: %v\n%s", goarch, err, outBuf.String())
+		t.Fatalf("building %s: %v\n%s", g.what, err, outBuf.String())
 	}
 	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp.Name(), out); err != nil {
-		t.Fatalf("installing aws-lambda-rie into the cache: %v", err)
+		t.Fatalf("installing %s into the cache: %v", g.what, err)
 	}
-	// Drop builds of other emulator versions for this architecture.
-	if old, err := filepath.Glob(filepath.Join(dir, "aws-lambda-rie-linux-"+goarch+"-*")); err == nil {
+	if old, err := filepath.Glob(filepath.Join(dir, g.name+"-*")); err == nil {
 		for _, p := range old {
-			if p != out {
+			if p != out && !strings.HasPrefix(filepath.Base(p), ".") {
 				os.Remove(p)
 			}
 		}
