@@ -49,7 +49,9 @@ artifacts, in-process, with a content-addressed layer cache.`,
 
 	root.AddCommand(
 		newImageCommand(g),
+		newFunctionCommand(g),
 		newRunCommand(g),
+		newRebaseCommand(g),
 		newRuntimesCommand(g),
 		newCatalogCommand(g),
 		newVersionCommand(g),

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rtbuild/rtbuild/builder"
+	"github.com/rtbuild/rtbuild/builder/function"
+)
+
+func newFunctionCommand(g *globalFlags) *cobra.Command {
+	var (
+		req             function.Request
+		archs           []string
+		outputs         []string
+		pub             function.Publish
+		progress        string
+		allowDeprecated bool
+		offline         bool
+		jobs            int
+	)
+	cmd := &cobra.Command{
+		Use:   "function (--runtime ID | --base REF) --handler H (--src DIR | --zip FILE)",
+		Short: "Build a Lambda container-image function: code and layers on a runtime image",
+		Long: joinLines(
+			"Build a function image: the runtime image (--runtime, built from the catalog through the",
+			"layer cache as `rtbuild image` does; or --base, any image: REGISTRY/REPO:TAG, oci:DIR[:REF],",
+			"docker:FILE[:TAG]), then one layer with the code under /var/task (--src DIR, honouring",
+			"DIR/.dockerignore or --ignore-file: comments, *, ?, **, ! exceptions; or --zip FILE, a Lambda",
+			".zip package whose file modes are kept), then one layer per --layer (a .zip or a directory)",
+			"under /opt, in order: a later layer overrides an earlier one. CMD is [HANDLER]; the environment",
+			"is the runtime's with each --env KEY=VALUE set over it (Docker ENV semantics).",
+			"",
+			"Files are made readable by Lambda's unprivileged user, deterministically: every file and",
+			"directory gets o+r, directories and files the owner may execute also get o+x; no other bit",
+			"changes. Unsafe entries are refused, naming the entry: absolute paths, \"..\", special files,",
+			"and code symbolic links that leave /var/task.",
+			"",
+			"Each layer's cache key is the sha256 of its tar, so a code-only change rebuilds and uploads",
+			"only the code layer. Lambda rejects an image index: with one architecture --push REF writes the",
+			"image's manifest at REF; with several, each at REF-<arch> and no index unless --index.",
+			"Without --output or --push the image is written as an OCI layout to ./rtbuild-out/function",
+			"(index \"function\", each architecture \"function-<arch>\").",
+		),
+		Example: `  rtbuild function --runtime nodejs14.x --handler app.handler --src ./fn --arch x86_64 --push ghcr.io/acme/fn:1
+  rtbuild function --runtime python3.9 --handler app.handler --zip fn.zip --layer deps.zip --env STAGE=prod
+  rtbuild function --base public.ecr.aws/lambda/nodejs:14 --handler app.handler --src . --output docker:fn.tar
+  rtbuild function --runtime provided.al2 --handler bootstrap --src out --arch x86_64,arm64 --push ghcr.io/acme/fn:1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cat, err := g.loadCatalog()
+			if err != nil {
+				return err
+			}
+			reg, err := g.registryOptions()
+			if err != nil {
+				return err
+			}
+			cacheDir, err := g.resolveCacheDir()
+			if err != nil {
+				return err
+			}
+			if req.Archs, err = builder.ParseArchs(archs); err != nil {
+				return err
+			}
+			epoch, err := builder.SourceDateEpoch(os.Getenv)
+			if err != nil {
+				return err
+			}
+			for _, o := range outputs {
+				out, err := builder.ParseOutput(o)
+				if err != nil {
+					return err
+				}
+				pub.Outputs = append(pub.Outputs, out)
+			}
+			if len(pub.Outputs) == 0 && pub.Push == "" {
+				pub.Outputs = []builder.Output{{Kind: "oci", Path: "rtbuild-out/function"}}
+			}
+			// An output written inside --src must not become code of the next build.
+			for _, o := range pub.Outputs {
+				req.Exclude = append(req.Exclude, o.Path)
+			}
+			if pub.MetadataFile != "" {
+				req.Exclude = append(req.Exclude, pub.MetadataFile)
+			}
+			if pub.Index && pub.Push == "" {
+				return &builder.UsageError{Msg: "--index needs --push REF"}
+			}
+			if err := req.Check(); err != nil {
+				return err
+			}
+			reporter, err := newReporter(progress, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			req.AllowDeprecated, req.Today = allowDeprecated, time.Now().UTC()
+			start := time.Now()
+			res, err := function.Build(cmd.Context(), cat, req, epoch, builder.Options{
+				CacheDir: cacheDir, Registry: reg, Offline: offline, Jobs: jobs, Reporter: reporter,
+			})
+			if err != nil {
+				return err
+			}
+			md, err := function.Write(cmd.Context(), res, pub, reg, reporter)
+			if err != nil {
+				return err
+			}
+			for _, pm := range md.Images[0].Platforms {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", pm.Arch, pm.Digest)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "built the function image (%d arch(s)) in %.1fs: %d layer(s) built, %d cached, %s downloaded\n",
+				len(res.Platforms), time.Since(start).Seconds(), res.Stats.LayersBuilt, res.Stats.LayersCached, builder.HumanBytes(res.Stats.BytesDownloaded))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Runtime, "runtime", "", "runtime to build the function on (see `rtbuild runtimes`)")
+	f.StringVar(&req.Base, "base", "", "runtime image to build the function on: REGISTRY/REPO[:TAG], oci:DIR[:REF] or docker:FILE[:TAG]")
+	f.StringVar(&req.Handler, "handler", "", "the function's handler; it becomes CMD (required)")
+	f.StringVar(&req.Src, "src", "", "directory of code, put under /var/task")
+	f.StringVar(&req.IgnoreFile, "ignore-file", "", ".dockerignore-style file of paths of --src to leave out (default: SRC/.dockerignore if present)")
+	f.StringVar(&req.Zip, "zip", "", "Lambda .zip deployment package, unpacked under /var/task with its file modes")
+	f.StringArrayVar(&req.Layers, "layer", nil, "Lambda layer (.zip or directory) unpacked under /opt; repeatable, later ones override earlier ones")
+	f.StringArrayVar(&req.Env, "env", nil, "KEY=VALUE set in the image's environment; repeatable")
+	f.StringArrayVar(&archs, "arch", nil, "architecture: x86_64 (amd64) or arm64; repeatable or comma-separated (default: every arch of --runtime; x86_64 with --base)")
+	f.StringArrayVarP(&outputs, "output", "o", nil, "oci:DIR (OCI image layout) or docker:FILE (docker-archive tar); repeatable")
+	f.StringVar(&pub.Push, "push", "", "push to REF (one arch) or REF-<arch> (several)")
+	f.BoolVar(&pub.Index, "index", false, "also push an image index at REF (each arch at REF-<arch>); Lambda cannot use it")
+	f.StringVar(&pub.MetadataFile, "metadata-file", "", "write the build's results as JSON to FILE")
+	f.StringVar(&progress, "progress", "auto", "progress output: auto, tty, plain or json")
+	f.BoolVar(&allowDeprecated, "allow-deprecated", false, "build on a runtime in deprecation phase 2")
+	f.BoolVar(&offline, "offline", false, "use only the download store; fail on anything missing")
+	f.IntVar(&jobs, "jobs", 0, "layers built concurrently (default: number of CPUs)")
+	return cmd
+}
