@@ -85,7 +85,14 @@ func Rebase(ctx context.Context, fnRef string, opts RebaseOptions, o RegistryOpt
 		return nil, errors.New("rebase: no new runtime given (--onto)")
 	}
 	used := o.rewrite(fnRef)
-	fail := func(err error) (*RebaseResult, error) { return nil, newRefError("rebase", fnRef, used, err) }
+	fail := func(err error) (*RebaseResult, error) {
+		var inner *refError
+		if errors.As(err, &inner) {
+			// Already names its reference and says what to do: one hint, not two.
+			return nil, fmt.Errorf("rebase %s: %w", fnRef, err)
+		}
+		return nil, newRefError("rebase", fnRef, used, err)
+	}
 
 	pushRef := opts.Push
 	if pushRef == "" {
@@ -273,6 +280,11 @@ func annotatedBase(img v1.Image) (string, error) {
 	n, d := m.Annotations[ocispec.AnnotationBaseImageName], m.Annotations[ocispec.AnnotationBaseImageDigest]
 	if n == "" {
 		return "", refuse("the image names no base (no %s annotation): give the old runtime with --old", ocispec.AnnotationBaseImageName)
+	}
+	if strings.HasPrefix(n, "rtbuild:") {
+		// Built by `rtbuild function --runtime`: the runtime image came from
+		// rtbuild's own pipeline, not from a registry reference.
+		return "", refuse("the image was built on rtbuild's %s image, which has no registry reference: give the runtime image it was built on (e.g. the one you pushed) with --old", strings.TrimPrefix(n, "rtbuild:"))
 	}
 	if d == "" || strings.HasPrefix(n, "oci:") || strings.HasPrefix(n, "docker:") {
 		return n, nil

@@ -456,3 +456,15 @@ func BenchmarkRebase100(b *testing.B) {
 	b.ReportMetric(float64(blobs)/float64(b.N), "blobs-uploaded/fleet")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/fleet*1000, "ms/image")
 }
+
+func TestAnnotatedBaseBuiltByRtbuild(t *testing.T) {
+	img := mutate.Annotations(empty.Image, map[string]string{
+		"org.opencontainers.image.base.name":   "rtbuild:nodejs14.x",
+		"org.opencontainers.image.base.digest": "sha256:" + strings.Repeat("a", 64),
+	}).(v1.Image)
+	_, err := annotatedBase(img)
+	var r *RefusalError
+	if !errors.As(err, &r) || !strings.Contains(err.Error(), "--old") || !strings.Contains(err.Error(), "nodejs14.x") {
+		t.Fatalf("annotatedBase = %v, want a refusal asking for --old", err)
+	}
+}
