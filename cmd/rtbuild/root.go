@@ -55,6 +55,8 @@ artifacts, in-process, with a content-addressed layer cache.`,
 		newRuntimesCommand(g),
 		newCatalogCommand(g),
 		newVersionCommand(g),
+		newInspectCommand(g),
+		newCacheCommand(g),
 	)
 	return root
 }

@@ -1,0 +1,160 @@
+package manifests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Resolved is what an image reference names, for every platform: an image
+// index (Index set) or a single image (Image set).
+type Resolved struct {
+	Ref    string  // as given
+	Digest v1.Hash // of the index or the image manifest
+	Index  v1.ImageIndex
+	Image  v1.Image
+}
+
+// Resolve reads what ref names without selecting a platform. ref takes the
+// forms PullBase accepts (REGISTRY/REPO[:TAG][@DIGEST], oci:DIR[:REF],
+// docker:FILE[:TAG]), except that oci:DIR without REF also accepts a layout
+// with several entries of which exactly one is an index (as rtbuild writes:
+// the index and its per-arch images) and names that index. Only manifests
+// and configs are read when they are used, layers never.
+func Resolve(ctx context.Context, ref string, o RegistryOptions) (*Resolved, error) {
+	switch {
+	case strings.HasPrefix(ref, "oci:"):
+		return resolveLayout(ref)
+	case strings.HasPrefix(ref, "docker:"):
+		return resolveArchive(ref)
+	}
+	used := o.rewrite(ref)
+	fail := func(err error) (*Resolved, error) { return nil, newRefError("pull", ref, used, err) }
+	r, err := o.parseReference(used)
+	if err != nil {
+		return fail(err)
+	}
+	desc, err := remote.Get(r, o.remoteOptions(ctx)...)
+	if err != nil {
+		return fail(err)
+	}
+	res := &Resolved{Ref: ref, Digest: desc.Digest}
+	switch {
+	case desc.MediaType.IsIndex():
+		res.Index, err = desc.ImageIndex()
+	case desc.MediaType.IsImage():
+		res.Image, err = desc.Image()
+	default:
+		err = fmt.Errorf("unsupported manifest media type %s", desc.MediaType)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return res, nil
+}
+
+func resolveLayout(ref string) (*Resolved, error) {
+	fail := func(err error) (*Resolved, error) { return nil, newRefError("read", ref, "", err) }
+	dir, refName, err := splitLayoutRef(strings.TrimPrefix(ref, "oci:"))
+	if err != nil {
+		return fail(err)
+	}
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return fail(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return fail(err)
+	}
+	var names []string
+	var found *v1.Descriptor
+	for i, d := range im.Manifests {
+		n := d.Annotations[ocispec.AnnotationRefName]
+		if n != "" {
+			names = append(names, n)
+		}
+		if refName != "" && n == refName && found == nil {
+			found = &im.Manifests[i]
+		}
+	}
+	switch {
+	case refName != "" && found == nil:
+		return fail(fmt.Errorf("no entry named %q in the layout (names: %s)", refName, listOrNone(names)))
+	case refName == "" && len(im.Manifests) != 1:
+		if i := onlyIndex(im.Manifests); i >= 0 {
+			found = &im.Manifests[i]
+			break
+		}
+		return fail(fmt.Errorf("the layout holds %d entries; name one as oci:%s:REF (names: %s)", len(im.Manifests), dir, listOrNone(names)))
+	case refName == "":
+		found = &im.Manifests[0]
+	}
+	res := &Resolved{Ref: ref, Digest: found.Digest}
+	switch {
+	case found.MediaType.IsIndex():
+		res.Index, err = idx.ImageIndex(found.Digest)
+	case found.MediaType.IsImage():
+		res.Image, err = idx.Image(found.Digest)
+	default:
+		err = fmt.Errorf("unsupported manifest media type %s", found.MediaType)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return res, nil
+}
+
+// onlyIndex returns the position of the only index among ds, or -1: a
+// layout rtbuild wrote holds a runtime's index and its per-arch images.
+func onlyIndex(ds []v1.Descriptor) int {
+	at := -1
+	for i, d := range ds {
+		if d.MediaType.IsIndex() {
+			if at >= 0 {
+				return -1
+			}
+			at = i
+		}
+	}
+	return at
+}
+
+func resolveArchive(ref string) (*Resolved, error) {
+	fail := func(err error) (*Resolved, error) { return nil, newRefError("read", ref, "", err) }
+	file := strings.TrimPrefix(ref, "docker:")
+	var tag *name.Tag
+	if _, err := os.Stat(file); err != nil {
+		// docker:FILE:TAG
+		for i := len(file) - 1; i > 0; i-- {
+			if file[i] != ':' {
+				continue
+			}
+			if fi, err := os.Stat(file[:i]); err == nil && fi.Mode().IsRegular() {
+				t, err := name.NewTag(file[i+1:])
+				if err != nil {
+					return fail(err)
+				}
+				file, tag = file[:i], &t
+				break
+			}
+		}
+	}
+	img, err := tarball.ImageFromPath(file, tag)
+	if err != nil {
+		return fail(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return fail(err)
+	}
+	return &Resolved{Ref: ref, Digest: d, Image: img}, nil
+}
