@@ -108,7 +108,9 @@ func parseFile(f namedFile) (*yaml.Node, bool, error) {
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
 		root = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 	}
-	resolveAliases(root)
+	if err := resolveAliases(root); err != nil {
+		return nil, false, fmt.Errorf("catalog %s", atLine(f.name, err.Error()))
+	}
 	if root.Kind != yaml.MappingNode {
 		return nil, false, fmt.Errorf("catalog %s:%d: the top level must be a mapping (version, bases, components, runtimes)", f.name, root.Line)
 	}
@@ -125,18 +127,47 @@ func parseFile(f namedFile) (*yaml.Node, bool, error) {
 	return root, of.Replace, nil
 }
 
+// maxNodes bounds the nodes of one catalog file once its aliases are
+// expanded (the embedded catalog has a few thousand), so that an alias
+// bomb ("billion laughs") is refused instead of exhausting memory and time.
+const maxNodes = 200000
+
 // resolveAliases replaces alias nodes (*name) by copies of what they
 // point to, so that merging and re-encoding never separate an alias from
-// its anchor.
-func resolveAliases(n *yaml.Node) {
+// its anchor. It refuses an alias inside what it points to (a cycle) and
+// more than maxNodes nodes in all.
+func resolveAliases(n *yaml.Node) error {
+	count := 0
+	return resolveIn(n, &count, map[*yaml.Node]bool{})
+}
+
+func resolveIn(n *yaml.Node, count *int, expanding map[*yaml.Node]bool) error {
+	if *count++; *count > maxNodes {
+		return fmt.Errorf("more than %d nodes once aliases are expanded", maxNodes)
+	}
 	n.Anchor = ""
 	for i, c := range n.Content {
 		if c.Kind == yaml.AliasNode && c.Alias != nil {
-			copied := *c.Alias
+			target := c.Alias
+			if expanding[target] {
+				return fmt.Errorf("line %d: alias *%s refers to a node that contains it", c.Line, c.Value)
+			}
+			copied := *target
+			copied.Content = append([]*yaml.Node(nil), target.Content...)
 			n.Content[i] = &copied
+			expanding[target] = true
+			err := resolveIn(&copied, count, expanding)
+			delete(expanding, target)
+			if err != nil {
+				return err
+			}
+			continue
 		}
-		resolveAliases(n.Content[i])
+		if err := resolveIn(c, count, expanding); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // yamlMessage turns a yaml.v3 error into "line N: message" without the

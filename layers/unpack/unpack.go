@@ -18,8 +18,13 @@
 // files, a path written twice in one layer (unless both are directories:
 // the second is skipped), an entry below a non-directory of the layer, and
 // hard links whose target is not a regular file unpacked earlier into the
-// same layer. Symbolic links are kept as they are, absolute or relative:
-// they are resolved inside the image, where /usr/lib/... is normal.
+// same layer, names and link targets that are not valid UTF-8 or hold a
+// NUL byte, and an archive that expands past Options.MaxBytes or, once past
+// 64 MiB, past Options.MaxRatio times its own size (a decompression bomb).
+// Symbolic links are kept as they are, absolute or relative: they are
+// resolved inside the image, where /usr/lib/... is normal; nothing is
+// written below one (that entry is refused), so writes through a link
+// cannot leave the layer. Setuid, setgid and sticky bits are kept.
 package unpack
 
 import (
@@ -36,6 +41,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/ulikunitz/xz"
@@ -62,6 +68,73 @@ type Options struct {
 	Dest   string    // absolute directory in the image, e.g. /var/lang ("" = /)
 	Epoch  time.Time // mtimes are clamped to this (SOURCE_DATE_EPOCH); used by Archive, a Writer has its own
 	Name   string    // artifact name for error messages (its URL); "" = the file path
+
+	// Decompression-bomb limits, for archive formats (not raw). MaxBytes
+	// bounds the bytes one archive expands to: its decompressed stream and
+	// the sizes of the files it holds (0 = DefaultMaxBytes, <0 = none).
+	// MaxRatio bounds that count divided by the artifact's size, checked
+	// once the count passes 64 MiB (0 = DefaultMaxRatio, <0 = none).
+	MaxBytes int64
+	MaxRatio int64
+}
+
+// Default decompression-bomb limits (see Options).
+const (
+	DefaultMaxBytes = 8 << 30
+	DefaultMaxRatio = 200
+	ratioFloor      = 64 << 20
+)
+
+// budget counts what one archive expands to: in, the decompressed bytes
+// read; out, the sizes of the regular files written (a sparse tar entry
+// writes more than it reads).
+type budget struct {
+	max, ratio, size int64
+	in, out          int64
+}
+
+func newBudget(o Options, size int64) *budget {
+	b := &budget{max: o.MaxBytes, ratio: o.MaxRatio, size: size}
+	if b.max == 0 {
+		b.max = DefaultMaxBytes
+	}
+	if b.ratio == 0 {
+		b.ratio = DefaultMaxRatio
+	}
+	return b
+}
+
+// check reports whether n more bytes fit.
+func (b *budget) check(n int64) error {
+	if n < 0 {
+		return fmt.Errorf("negative size %d", n)
+	}
+	total := max(b.in, b.out)
+	if b.max > 0 && n > b.max-total {
+		return fmt.Errorf("the archive expands to more than %d bytes (the MaxBytes limit): refused as a decompression bomb", b.max)
+	}
+	total += n
+	if b.ratio > 0 && total > ratioFloor && total/b.ratio > b.size {
+		return fmt.Errorf("the archive expands to more than %d times its size of %d bytes (the MaxRatio limit): refused as a decompression bomb", b.ratio, b.size)
+	}
+	return nil
+}
+
+// budgetReader counts the decompressed bytes read through it against b.
+type budgetReader struct {
+	r io.Reader
+	b *budget
+}
+
+func (r *budgetReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		if e := r.b.check(int64(n)); e != nil {
+			return 0, e
+		}
+		r.b.in += int64(n)
+	}
+	return n, err
 }
 
 // EntryError is a refused or unreadable entry (or archive, when Entry is
@@ -233,26 +306,27 @@ func (w *Writer) addArchive(file string, o Options) error {
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 256<<10)
+	fi, err := f.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	a.b = newBudget(o, fi.Size())
 	switch format {
 	case FormatTar:
-		return a.tar(r)
+		return a.tar(&budgetReader{r: r, b: a.b})
 	case FormatTarGz:
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			return fail(fmt.Errorf("not a tar.gz: %w", err))
 		}
-		return a.tar(zr)
+		return a.tar(&budgetReader{r: zr, b: a.b})
 	case FormatTarXz:
 		xr, err := xz.NewReader(r)
 		if err != nil {
 			return fail(fmt.Errorf("not a tar.xz: %w", err))
 		}
-		return a.tar(xr)
+		return a.tar(&budgetReader{r: xr, b: a.b})
 	case FormatZip:
-		fi, err := f.Stat()
-		if err != nil {
-			return fail(err)
-		}
 		zr, err := zip.NewReader(f, fi.Size())
 		if err != nil {
 			return fail(fmt.Errorf("not a zip: %w", err))
@@ -261,10 +335,6 @@ func (w *Writer) addArchive(file string, o Options) error {
 	case FormatGem:
 		return a.gem(r)
 	case FormatRaw:
-		fi, err := f.Stat()
-		if err != nil {
-			return fail(err)
-		}
 		base, err := rawName(name)
 		if err != nil {
 			return fail(err)
@@ -308,6 +378,7 @@ type archive struct {
 	w    *Writer
 	name string
 	m    mapper
+	b    *budget
 }
 
 func (a *archive) fail(entry string, err error) error {
@@ -322,6 +393,15 @@ func (a *archive) add(e entry) error {
 	}
 	if !keep {
 		return nil
+	}
+	if e.typ == tar.TypeSymlink && !validName(e.linkname) {
+		return a.fail(e.name, errors.New("symbolic link target is not valid UTF-8 or holds a NUL byte"))
+	}
+	if e.typ == tar.TypeReg {
+		if err := a.b.check(e.size); err != nil {
+			return a.fail(e.name, err)
+		}
+		a.b.out += e.size
 	}
 	if e.typ == tar.TypeLink {
 		target, keep, err := a.m.mapPath(e.linkname)
@@ -342,6 +422,14 @@ func (a *archive) tar(r io.Reader) error {
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
+			if last == "" && a.b.in == 0 {
+				return a.fail("", errors.New("reading tar: the archive is empty (0 bytes)"))
+			}
+			// Read to the end, so that a compressed stream's trailer (its
+			// checksum and length) is checked: a tar ends before it.
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return a.fail("", fmt.Errorf("reading after the end of the tar: %w", err))
+			}
 			return nil
 		}
 		if err != nil {
@@ -398,7 +486,25 @@ func (a *archive) gem(r io.Reader) error {
 		if err != nil {
 			return a.fail("data.tar.gz", err)
 		}
-		return a.tar(zr)
+		if err := a.tar(&budgetReader{r: zr, b: a.b}); err != nil {
+			return err
+		}
+		// Read the rest of the gem, so that a truncated one is refused.
+		for {
+			hdr, err := tr.Next()
+			if err == io.EOF {
+				return nil
+			}
+			if err == nil {
+				_, err = io.Copy(io.Discard, tr)
+			}
+			if err != nil {
+				return a.fail("", fmt.Errorf("reading gem after data.tar.gz: %w", err))
+			}
+			if path.Clean(hdr.Name) == "data.tar.gz" {
+				return a.fail("data.tar.gz", errors.New("a second data.tar.gz in the gem"))
+			}
+		}
 	}
 }
 
@@ -445,11 +551,14 @@ func (a *archive) zip(zr *zip.Reader) error {
 			if _, keep, err := a.m.mapPath(f.Name); err == nil && !keep {
 				continue // dropped: do not decompress it
 			}
+			if f.UncompressedSize64 > uint64(DefaultMaxBytes)<<8 { // would overflow int64 sizes
+				return a.fail(f.Name, fmt.Errorf("size %d is too large", f.UncompressedSize64))
+			}
 			rc, err := f.Open()
 			if err != nil {
 				return a.fail(f.Name, err)
 			}
-			e.body = rc
+			e.body = &budgetReader{r: rc, b: a.b}
 			err = a.add(e)
 			rc.Close()
 			if err != nil {
@@ -619,6 +728,9 @@ func newMapper(o Options) (mapper, error) {
 // mapPath returns the layer path of an archive path, or keep=false when
 // the entry is dropped (nothing left after stripping, or outside Subdir).
 func (m mapper) mapPath(name string) (p string, keep bool, err error) {
+	if !validName(name) {
+		return "", false, errors.New("name is not valid UTF-8 or holds a NUL byte")
+	}
 	if strings.HasPrefix(name, "/") {
 		return "", false, errors.New("absolute path in the archive")
 	}
@@ -648,4 +760,10 @@ func (m mapper) mapPath(name string) (p string, keep bool, err error) {
 		parts = parts[len(m.subdir):]
 	}
 	return path.Join(m.dest, strings.Join(parts, "/")), true, nil
+}
+
+// validName reports whether an archive name or link target is valid UTF-8
+// without NUL bytes: anything else has no single meaning across tools.
+func validName(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
