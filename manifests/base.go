@@ -103,36 +103,9 @@ func pullRegistry(ctx context.Context, ref string, want v1.Platform, o RegistryO
 
 func pullLayout(ref string, want v1.Platform) (*Base, error) {
 	fail := func(err error) (*Base, error) { return nil, newRefError("read", ref, "", err) }
-	dir, refName, err := splitLayoutRef(strings.TrimPrefix(ref, "oci:"))
+	idx, found, err := layoutEntry(ref, false)
 	if err != nil {
 		return fail(err)
-	}
-	idx, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		return fail(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return fail(err)
-	}
-	var names []string
-	var found *v1.Descriptor
-	for i, d := range im.Manifests {
-		n := d.Annotations[ocispec.AnnotationRefName]
-		if n != "" {
-			names = append(names, n)
-		}
-		if refName != "" && n == refName && found == nil {
-			found = &im.Manifests[i]
-		}
-	}
-	switch {
-	case refName != "" && found == nil:
-		return fail(fmt.Errorf("no entry named %q in the layout (names: %s)", refName, listOrNone(names)))
-	case refName == "" && len(im.Manifests) != 1:
-		return fail(fmt.Errorf("the layout holds %d entries; name one as oci:%s:REF (names: %s)", len(im.Manifests), dir, listOrNone(names)))
-	case refName == "":
-		found = &im.Manifests[0]
 	}
 	var img v1.Image
 	switch {
@@ -324,4 +297,46 @@ func listOrNone(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, ", ")
+}
+
+// layoutEntry opens the OCI layout named by ref ("oci:DIR[:REF]") and finds
+// the entry REF names, or the only entry when REF is empty; with
+// preferIndex, an unnamed ref may also pick the layout's only index among
+// several entries (rtbuild's layouts list the index and each platform).
+func layoutEntry(ref string, preferIndex bool) (v1.ImageIndex, *v1.Descriptor, error) {
+	dir, refName, err := splitLayoutRef(strings.TrimPrefix(ref, "oci:"))
+	if err != nil {
+		return nil, nil, err
+	}
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	var found *v1.Descriptor
+	for i, d := range im.Manifests {
+		n := d.Annotations[ocispec.AnnotationRefName]
+		if n != "" {
+			names = append(names, n)
+		}
+		if refName != "" && n == refName && found == nil {
+			found = &im.Manifests[i]
+		}
+	}
+	switch {
+	case refName != "" && found == nil:
+		return nil, nil, fmt.Errorf("no entry named %q in the layout (names: %s)", refName, listOrNone(names))
+	case refName == "" && len(im.Manifests) != 1:
+		if i := onlyIndex(im.Manifests); preferIndex && i >= 0 {
+			return idx, &im.Manifests[i], nil
+		}
+		return nil, nil, fmt.Errorf("the layout holds %d entries; name one as oci:%s:REF (names: %s)", len(im.Manifests), dir, listOrNone(names))
+	case refName == "":
+		found = &im.Manifests[0]
+	}
+	return idx, found, nil
 }

@@ -8,10 +8,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Resolved is what an image reference names, for every platform: an image
@@ -63,40 +61,9 @@ func Resolve(ctx context.Context, ref string, o RegistryOptions) (*Resolved, err
 
 func resolveLayout(ref string) (*Resolved, error) {
 	fail := func(err error) (*Resolved, error) { return nil, newRefError("read", ref, "", err) }
-	dir, refName, err := splitLayoutRef(strings.TrimPrefix(ref, "oci:"))
+	idx, found, err := layoutEntry(ref, true)
 	if err != nil {
 		return fail(err)
-	}
-	idx, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		return fail(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return fail(err)
-	}
-	var names []string
-	var found *v1.Descriptor
-	for i, d := range im.Manifests {
-		n := d.Annotations[ocispec.AnnotationRefName]
-		if n != "" {
-			names = append(names, n)
-		}
-		if refName != "" && n == refName && found == nil {
-			found = &im.Manifests[i]
-		}
-	}
-	switch {
-	case refName != "" && found == nil:
-		return fail(fmt.Errorf("no entry named %q in the layout (names: %s)", refName, listOrNone(names)))
-	case refName == "" && len(im.Manifests) != 1:
-		if i := onlyIndex(im.Manifests); i >= 0 {
-			found = &im.Manifests[i]
-			break
-		}
-		return fail(fmt.Errorf("the layout holds %d entries; name one as oci:%s:REF (names: %s)", len(im.Manifests), dir, listOrNone(names)))
-	case refName == "":
-		found = &im.Manifests[0]
 	}
 	res := &Resolved{Ref: ref, Digest: found.Digest}
 	switch {
