@@ -3,6 +3,8 @@ package builder
 import (
 	"fmt"
 	"io"
+	"os"
+	"sync"
 	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -18,6 +20,10 @@ type storedImage struct {
 	v1.Image
 	store      *fetch.Store
 	downloaded *atomic.Int64
+	// verified holds the hex digests of blobs this build has already
+	// verified (or stored): later reads, one per output, open them directly
+	// instead of hashing them again.
+	verified sync.Map
 }
 
 func newStoredImage(img v1.Image, store *fetch.Store, downloaded *atomic.Int64) v1.Image {
@@ -73,7 +79,13 @@ func (l *storedLayer) Compressed() (io.ReadCloser, error) {
 	if d.Algorithm != "sha256" {
 		return l.Layer.Compressed()
 	}
+	if _, ok := l.img.verified.Load(d.Hex); ok {
+		if f, err := os.Open(l.img.store.BlobPath(d.Hex)); err == nil {
+			return f, nil
+		}
+	}
 	if rc, ok := l.img.store.OpenBlob(d.Hex); ok {
+		l.img.verified.Store(d.Hex, true)
 		return rc, nil
 	}
 	rc, err := l.Layer.Compressed()
@@ -86,9 +98,10 @@ func (l *storedLayer) Compressed() (io.ReadCloser, error) {
 		return nil, fmt.Errorf("storing base layer %s: %w", d, err)
 	}
 	l.img.downloaded.Add(n)
-	rc2, ok := l.img.store.OpenBlob(d.Hex)
-	if !ok {
-		return nil, fmt.Errorf("base layer %s vanished from the download store", d)
+	l.img.verified.Store(d.Hex, true)
+	f, err := os.Open(l.img.store.BlobPath(d.Hex))
+	if err != nil {
+		return nil, fmt.Errorf("base layer %s vanished from the download store: %w", d, err)
 	}
-	return rc2, nil
+	return f, nil
 }

@@ -161,23 +161,9 @@ func isLayoutDir(dir string) bool {
 
 func pullArchive(ref string, want v1.Platform) (*Base, error) {
 	fail := func(err error) (*Base, error) { return nil, newRefError("read", ref, "", err) }
-	file := strings.TrimPrefix(ref, "docker:")
-	var tag *name.Tag
-	if _, err := os.Stat(file); err != nil {
-		// docker:FILE:TAG
-		for i := len(file) - 1; i > 0; i-- {
-			if file[i] != ':' {
-				continue
-			}
-			if fi, err := os.Stat(file[:i]); err == nil && fi.Mode().IsRegular() {
-				t, err := name.NewTag(file[i+1:])
-				if err != nil {
-					return fail(err)
-				}
-				file, tag = file[:i], &t
-				break
-			}
-		}
+	file, tag, err := splitArchiveRef(ref)
+	if err != nil {
+		return fail(err)
 	}
 	img, err := tarball.ImageFromPath(file, tag)
 	if err != nil {
@@ -339,4 +325,27 @@ func layoutEntry(ref string, preferIndex bool) (v1.ImageIndex, *v1.Descriptor, e
 		found = &im.Manifests[0]
 	}
 	return idx, found, nil
+}
+
+// splitArchiveRef splits "docker:FILE[:TAG]" into the tar's path and the
+// tag to pick (nil: the archive's only image); a FILE that exists as given
+// has no TAG, so paths with colons work.
+func splitArchiveRef(ref string) (string, *name.Tag, error) {
+	file := strings.TrimPrefix(ref, "docker:")
+	if _, err := os.Stat(file); err == nil {
+		return file, nil, nil
+	}
+	for i := len(file) - 1; i > 0; i-- {
+		if file[i] != ':' {
+			continue
+		}
+		if fi, err := os.Stat(file[:i]); err == nil && fi.Mode().IsRegular() {
+			t, err := name.NewTag(file[i+1:])
+			if err != nil {
+				return "", nil, err
+			}
+			return file[:i], &t, nil
+		}
+	}
+	return file, nil, nil
 }

@@ -35,16 +35,9 @@ func Push(ctx context.Context, ref string, idx v1.ImageIndex, perArch map[string
 	if idx == nil {
 		return fail(errors.New("no index"))
 	}
-	if strings.Contains(used, "@") {
-		return fail(errors.New("a push reference cannot name a digest: give REGISTRY/REPO[:TAG]"))
-	}
-	r, err := o.parseReference(used)
+	tag, err := o.pushTag(used)
 	if err != nil {
 		return fail(err)
-	}
-	tag, ok := r.(name.Tag)
-	if !ok {
-		return fail(errors.New("not a tag reference"))
 	}
 	idxDigest, err := idx.Digest()
 	if err != nil {
@@ -120,4 +113,21 @@ func tagFor(ref, arch string) string {
 		return ref + "-" + arch
 	}
 	return ref + ":latest-" + arch
+}
+
+// pushTag parses used, a mirror-rewritten push reference, as the tag to
+// write: REGISTRY/REPO[:TAG] (latest by default); a digest is refused.
+func (o RegistryOptions) pushTag(used string) (name.Tag, error) {
+	if strings.Contains(used, "@") {
+		return name.Tag{}, errors.New("a push reference cannot name a digest: give REGISTRY/REPO[:TAG]")
+	}
+	r, err := o.parseReference(used)
+	if err != nil {
+		return name.Tag{}, err
+	}
+	tag, ok := r.(name.Tag)
+	if !ok {
+		return name.Tag{}, errors.New("not a tag reference")
+	}
+	return tag, nil
 }

@@ -3,9 +3,7 @@ package manifests
 import (
 	"context"
 	"errors"
-	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -20,16 +18,9 @@ func PushImage(ctx context.Context, ref string, img v1.Image, o RegistryOptions)
 	if img == nil {
 		return fail(errors.New("no image"))
 	}
-	if strings.Contains(used, "@") {
-		return fail(errors.New("a push reference cannot name a digest: give REGISTRY/REPO[:TAG]"))
-	}
-	r, err := o.parseReference(used)
+	tag, err := o.pushTag(used)
 	if err != nil {
 		return fail(err)
-	}
-	tag, ok := r.(name.Tag)
-	if !ok {
-		return fail(errors.New("not a tag reference"))
 	}
 	d, err := img.Digest()
 	if err != nil {

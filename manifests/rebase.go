@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -102,16 +101,9 @@ func Rebase(ctx context.Context, fnRef string, opts RebaseOptions, o RegistryOpt
 		pushRef = fnRef
 	}
 	pushUsed := o.rewrite(pushRef)
-	if strings.Contains(pushUsed, "@") {
-		return nil, newRefError("push", pushRef, pushUsed, errors.New("a push reference cannot name a digest: give REGISTRY/REPO[:TAG]"))
-	}
-	pr, err := o.parseReference(pushUsed)
+	tag, err := o.pushTag(pushUsed)
 	if err != nil {
 		return nil, newRefError("push", pushRef, pushUsed, err)
-	}
-	tag, ok := pr.(name.Tag)
-	if !ok {
-		return nil, newRefError("push", pushRef, pushUsed, errors.New("not a tag reference"))
 	}
 
 	r, err := o.parseReference(used)

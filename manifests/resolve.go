@@ -3,10 +3,8 @@ package manifests
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -97,23 +95,9 @@ func onlyIndex(ds []v1.Descriptor) int {
 
 func resolveArchive(ref string) (*Resolved, error) {
 	fail := func(err error) (*Resolved, error) { return nil, newRefError("read", ref, "", err) }
-	file := strings.TrimPrefix(ref, "docker:")
-	var tag *name.Tag
-	if _, err := os.Stat(file); err != nil {
-		// docker:FILE:TAG
-		for i := len(file) - 1; i > 0; i-- {
-			if file[i] != ':' {
-				continue
-			}
-			if fi, err := os.Stat(file[:i]); err == nil && fi.Mode().IsRegular() {
-				t, err := name.NewTag(file[i+1:])
-				if err != nil {
-					return fail(err)
-				}
-				file, tag = file[:i], &t
-				break
-			}
-		}
+	file, tag, err := splitArchiveRef(ref)
+	if err != nil {
+		return fail(err)
 	}
 	img, err := tarball.ImageFromPath(file, tag)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -51,32 +50,13 @@ func newFunctionCommand(g *globalFlags) *cobra.Command {
   rtbuild function --runtime provided.al2 --handler bootstrap --src out --arch x86_64,arm64 --push ghcr.io/acme/fn:1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cat, err := g.loadCatalog()
+			env, err := g.buildEnv(archs, outputs)
 			if err != nil {
 				return err
 			}
-			reg, err := g.registryOptions()
-			if err != nil {
-				return err
-			}
-			cacheDir, err := g.resolveCacheDir()
-			if err != nil {
-				return err
-			}
-			if req.Archs, err = builder.ParseArchs(archs); err != nil {
-				return err
-			}
-			epoch, err := builder.SourceDateEpoch(os.Getenv)
-			if err != nil {
-				return err
-			}
-			for _, o := range outputs {
-				out, err := builder.ParseOutput(o)
-				if err != nil {
-					return err
-				}
-				pub.Outputs = append(pub.Outputs, out)
-			}
+			cat, reg, cacheDir, epoch := env.cat, env.reg, env.cacheDir, env.epoch
+			req.Archs = env.archs
+			pub.Outputs = append(pub.Outputs, env.outputs...)
 			if len(pub.Outputs) == 0 && pub.Push == "" {
 				pub.Outputs = []builder.Output{{Kind: "oci", Path: "rtbuild-out/function"}}
 			}

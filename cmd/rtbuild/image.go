@@ -51,34 +51,12 @@ func newImageCommand(g *globalFlags) *cobra.Command {
       --cache-to type=registry,ref=ghcr.io/acme/cache:python3.9,mode=max --push ghcr.io/acme/lambda/python:3.9`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cat, err := g.loadCatalog()
+			env, err := g.buildEnv(archs, outputs)
 			if err != nil {
 				return err
 			}
-			reg, err := g.registryOptions()
-			if err != nil {
-				return err
-			}
-			cacheDir, err := g.resolveCacheDir()
-			if err != nil {
-				return err
-			}
-			want, err := builder.ParseArchs(archs)
-			if err != nil {
-				return err
-			}
-			epoch, err := builder.SourceDateEpoch(os.Getenv)
-			if err != nil {
-				return err
-			}
-			pub := builder.Publish{Push: push, MetadataFile: metadataFile}
-			for _, o := range outputs {
-				out, err := builder.ParseOutput(o)
-				if err != nil {
-					return err
-				}
-				pub.Outputs = append(pub.Outputs, out)
-			}
+			cat, reg, cacheDir, want, epoch := env.cat, env.reg, env.cacheDir, env.archs, env.epoch
+			pub := builder.Publish{Push: push, MetadataFile: metadataFile, Outputs: env.outputs}
 			if len(pub.Outputs) == 0 && push == "" {
 				pub.Outputs = builder.DefaultOutputs()
 			}

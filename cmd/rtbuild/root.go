@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -101,6 +102,47 @@ func (g *globalFlags) resolveCacheDir() (string, error) {
 		return "", fmt.Errorf("no cache directory: set --cache-dir or RTBUILD_CACHE_DIR (%w)", err)
 	}
 	return filepath.Join(dir, "rtbuild"), nil
+}
+
+// buildEnv is what every building command resolves from the global flags
+// and the environment before it starts.
+type buildEnv struct {
+	cat      *images.Catalog
+	reg      manifests.RegistryOptions
+	cacheDir string
+	archs    []images.Arch
+	epoch    time.Time
+	outputs  []builder.Output
+}
+
+// buildEnv loads the catalog, the registry options, the cache directory,
+// the --arch values, SOURCE_DATE_EPOCH and the --output values.
+func (g *globalFlags) buildEnv(archs, outputs []string) (*buildEnv, error) {
+	e := &buildEnv{}
+	var err error
+	if e.cat, err = g.loadCatalog(); err != nil {
+		return nil, err
+	}
+	if e.reg, err = g.registryOptions(); err != nil {
+		return nil, err
+	}
+	if e.cacheDir, err = g.resolveCacheDir(); err != nil {
+		return nil, err
+	}
+	if e.archs, err = builder.ParseArchs(archs); err != nil {
+		return nil, err
+	}
+	if e.epoch, err = builder.SourceDateEpoch(os.Getenv); err != nil {
+		return nil, err
+	}
+	for _, o := range outputs {
+		out, err := builder.ParseOutput(o)
+		if err != nil {
+			return nil, err
+		}
+		e.outputs = append(e.outputs, out)
+	}
+	return e, nil
 }
 
 func newVersionCommand(g *globalFlags) *cobra.Command {
