@@ -767,3 +767,81 @@ func (m mapper) mapPath(name string) (p string, keep bool, err error) {
 func validName(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
+
+// Entry is one member an installer (a wheel, a gem, an RPM) writes into a
+// layer with AddEntry.
+type Entry struct {
+	// Path is absolute in the image ("/var/runtime/boto3/__init__.py").
+	Path string
+	// Type is tar.TypeReg, tar.TypeDir, tar.TypeSymlink or tar.TypeLink.
+	Type byte
+	// Mode holds the permission, setuid, setgid and sticky bits.
+	Mode fs.FileMode
+	// Size and Body: a regular file's content (Body must hold exactly Size bytes).
+	Size int64
+	Body io.Reader
+	// Linkname: a symbolic link's target as is, or a hard link's target as an
+	// absolute image path of a regular file written before it in this layer.
+	Linkname string
+	// ModTime is clamped to the Writer's epoch; zero means the epoch.
+	ModTime time.Time
+}
+
+// AddEntry writes one entry of artifact (its URL, for messages) under the
+// same rules as archive members: clean paths without "..", valid UTF-8
+// names, no duplicates, nothing below a non-directory, hard links only to
+// regular files of this layer.
+func (w *Writer) AddEntry(artifact string, e Entry) error {
+	if w.err != nil {
+		return w.err
+	}
+	src := origin{typ: e.Type, artifact: artifact, entry: e.Path}
+	fail := func(err error) error {
+		w.err = &EntryError{Artifact: artifact, Entry: e.Path, Err: err}
+		return w.err
+	}
+	if !validName(e.Path) {
+		return fail(errors.New("name is not valid UTF-8 or holds a NUL byte"))
+	}
+	p, err := cleanPath(e.Path)
+	if err != nil {
+		return fail(err)
+	}
+	mtime := e.ModTime
+	if mtime.IsZero() {
+		mtime = w.epoch
+	}
+	te := entry{name: e.Path, typ: e.Type, mode: tarMode(e.Mode), mtime: mtime}
+	switch e.Type {
+	case tar.TypeDir:
+		if p == "" {
+			return nil
+		}
+	case tar.TypeReg:
+		if p == "" {
+			return fail(errors.New("no file name"))
+		}
+		if e.Body == nil {
+			e.Body = strings.NewReader("")
+		}
+		te.size, te.body = e.Size, e.Body
+	case tar.TypeSymlink:
+		if p == "" || e.Linkname == "" || !validName(e.Linkname) {
+			return fail(errors.New("symbolic link without a valid name or target"))
+		}
+		te.linkname = e.Linkname
+	case tar.TypeLink:
+		target, err := cleanPath(e.Linkname)
+		if err != nil || p == "" || target == "" {
+			return fail(fmt.Errorf("hard link to %q: not a path in the image", e.Linkname))
+		}
+		if prev, ok := w.seen[target]; !ok || prev.typ != tar.TypeReg {
+			return fail(fmt.Errorf("hard link to %q, which is not a regular file written before it", e.Linkname))
+		}
+		te.linkname = target
+	default:
+		return fail(fmt.Errorf("entry type %q is not a file, directory or link", e.Type))
+	}
+	w.err = w.put(te, p, src)
+	return w.err
+}
