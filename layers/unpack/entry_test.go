@@ -24,11 +24,11 @@ func TestAddEntry(t *testing.T) {
 	must(w.AddEntry("a.rpm", Entry{Path: "/usr/bin/hard", Type: tar.TypeLink, Linkname: "/usr/bin/tool"}))
 	must(w.AddEntry("a.rpm", Entry{Path: "/var/empty", Type: tar.TypeDir, Mode: 0o711, ModTime: time.Unix(5000, 0)}))
 	for _, bad := range []Entry{
-		{Path: "/usr/bin/tool", Type: tar.TypeReg},                         // duplicate
-		{Path: "/usr/../etc/passwd", Type: tar.TypeReg},                    // ..
+		{Path: "/usr/bin/tool", Type: tar.TypeReg},                        // duplicate
+		{Path: "/usr/../etc/passwd", Type: tar.TypeReg},                   // ..
 		{Path: "/usr/bin/x", Type: tar.TypeLink, Linkname: "/etc/shadow"}, // hard link outside
-		{Path: "/dev/null", Type: tar.TypeChar},                            // device
-		{Path: "/usr/bin/tool/x", Type: tar.TypeReg},                       // below a file
+		{Path: "/dev/null", Type: tar.TypeChar},                           // device
+		{Path: "/usr/bin/tool/x", Type: tar.TypeReg},                      // below a file
 	} {
 		w2 := NewWriter(io.Discard, time.Time{})
 		must(w2.AddEntry("a.rpm", Entry{Path: "/usr/bin/tool", Type: tar.TypeReg}))
