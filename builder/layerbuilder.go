@@ -102,6 +102,16 @@ func (b *LayerBuilder) Recipe(step *Step) layers.Recipe {
 	}
 	for _, s := range step.Sources {
 		r.Inputs = append(r.Inputs, &fetch.Artifact{URL: s.URL, SHA256: s.SHA256})
+		if s.Dest != "" {
+			if r.InputDests == nil {
+				r.InputDests = make([]string, len(step.Sources))
+			}
+		}
+	}
+	if r.InputDests != nil {
+		for i, s := range step.Sources {
+			r.InputDests[i] = s.Dest
+		}
 	}
 	if step.builtinArchive() {
 		// A tree shipped inside rtbuild: an uncompressed tar, content-addressed

@@ -20,6 +20,8 @@ type Request struct {
 	Archs           []images.Arch // empty: every arch each runtime supports
 	AllowDeprecated bool
 	Today           time.Time // the day deprecation is evaluated on
+	// Locked refuses any artifact not pinned by sha256 (--locked).
+	Locked bool
 }
 
 // Plan is the whole build: one entry per runtime, each with its platforms.
@@ -73,6 +75,7 @@ func MakePlan(cat *images.Catalog, req Request, epoch time.Time) (*Plan, error) 
 		today = time.Now().UTC()
 	}
 	plan := &Plan{Catalog: cat, Epoch: epoch}
+	unpinned := map[string]bool{}
 	seen := map[string]bool{}
 	for _, id := range req.Runtimes {
 		if seen[id] {
@@ -127,9 +130,17 @@ func MakePlan(cat *images.Catalog, req Request, epoch time.Time) (*Plan, error) 
 						step.Content = []byte(comp.Content)
 					}
 				}
-				for _, s := range step.Sources {
-					if s.SHA256 == "" {
-						plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s (%s, %s): %s is not pinned by sha256; its digest is recorded on first download (run `rtbuild lock` to pin)", rt.Identifier, arch, key, s.URL))
+				if st := cat.PinStateOf(key, arch); !st.Pinned {
+					if comp.Resolve.Produces() && len(step.Sources) == 0 {
+						return nil, &UsageError{fmt.Sprintf("runtime %s (%s): component %s is %s", rt.Identifier, arch, key, st.Reason)}
+					}
+					if req.Locked {
+						return nil, &UsageError{fmt.Sprintf("--locked: runtime %s (%s): component %s: %s", rt.Identifier, arch, key, st.Reason)}
+					}
+					for _, s := range step.Sources {
+						if s.SHA256 == "" {
+							unpinned[s.URL] = true
+						}
 					}
 				}
 				pp.Steps = append(pp.Steps, step)
@@ -137,6 +148,10 @@ func MakePlan(cat *images.Catalog, req Request, epoch time.Time) (*Plan, error) 
 			rp.Platforms = append(rp.Platforms, pp)
 		}
 		plan.Runtimes = append(plan.Runtimes, rp)
+	}
+	if len(unpinned) > 0 {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("%d artifact%s not pinned by sha256: %s digest%s recorded on first download (`rtbuild lock --check` lists them; --locked refuses them)",
+			len(unpinned), map[bool]string{true: " is", false: "s are"}[len(unpinned) == 1], map[bool]string{true: "its", false: "their"}[len(unpinned) == 1], map[bool]string{true: " is", false: "s are"}[len(unpinned) == 1]))
 	}
 	plan.Warnings = dedupe(plan.Warnings)
 	return plan, nil

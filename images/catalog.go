@@ -34,7 +34,56 @@ const embeddedName = "(embedded) catalog.yaml"
 // Errors are one line and name the file, the runtime, component or base, and
 // the field: `catalog overlay.yaml: runtime "python3.9": field "base": unknown
 // base "al3" (have al1, al2)`. YAML syntax errors name the file and line.
+//
+// The embedded lock file is then applied (see ApplyLock).
 func Load(overlays ...string) (*Catalog, error) {
+	return LoadWith(LoadOptions{Overlays: overlays})
+}
+
+// LoadOptions say which catalog files and lock files make the catalog.
+type LoadOptions struct {
+	// Overlays are merged over the embedded catalog in order.
+	Overlays []string
+	// Locks are lock files applied after the embedded one, in order.
+	Locks []string
+	// NoEmbeddedLock leaves the embedded lock file out (`rtbuild lock` uses it
+	// to see what the catalog alone says).
+	NoEmbeddedLock bool
+}
+
+// LoadWith loads the catalog as o says. Lock entries that no longer match
+// their component are listed in the catalog's StaleLocks.
+func LoadWith(o LoadOptions) (*Catalog, error) {
+	c, err := loadOverlays(o.Overlays)
+	if err != nil {
+		return nil, err
+	}
+	var locks []*Lock
+	if !o.NoEmbeddedLock {
+		l, err := EmbeddedLock()
+		if err != nil {
+			return nil, err
+		}
+		locks = append(locks, l)
+	}
+	for _, path := range o.Locks {
+		l, err := ReadLock(path)
+		if err != nil {
+			return nil, err
+		}
+		locks = append(locks, l)
+	}
+	for _, l := range locks {
+		for _, k := range c.ApplyLock(l) {
+			if !slices.Contains(c.StaleLocks, k) {
+				c.StaleLocks = append(c.StaleLocks, k)
+			}
+		}
+	}
+	return c, nil
+}
+
+func loadOverlays(overlays []string) (*Catalog, error) {
 	files := []namedFile{{name: embeddedName, data: embeddedCatalog}}
 	for _, path := range overlays {
 		data, err := os.ReadFile(path)

@@ -71,6 +71,10 @@ type Catalog struct {
 	Components map[string]*Component `yaml:"components" json:"components"`
 	// Runtimes are the rows of Lambda's runtime table, in the table's order.
 	Runtimes []*Runtime `yaml:"runtimes" json:"runtimes"`
+
+	// StaleLocks are the components whose lock entries no longer match them
+	// (set by LoadWith; run `rtbuild lock` again).
+	StaleLocks []string `yaml:"-" json:"-"`
 }
 
 // Base is an operating system base image.
@@ -159,6 +163,66 @@ type Component struct {
 	// artifacts (an SDK and its dependencies): they are unpacked in order
 	// into the one layer. A file component has exactly one.
 	Sources map[Arch][]*Source `yaml:"sources,omitempty" json:"sources,omitempty"`
+
+	// Resolve says how `rtbuild lock` pins this component from its
+	// publisher's metadata (see Resolve). For a package registry
+	// (npm, pypi, rubygems, maven, nuget, rpm) the lock produces the
+	// sources; for checksums and github-release it pins the listed ones.
+	Resolve *Resolve `yaml:"resolve,omitempty" json:"resolve,omitempty"`
+}
+
+// Registries a component can be resolved from (Resolve.Registry).
+const (
+	RegistryNpm           = "npm"            // an npm registry: packages "name@range", a node_modules tree under Dest
+	RegistryPyPI          = "pypi"           // a PyPI JSON API: PEP 508 requirements, wheels for Python and arch
+	RegistryRubyGems      = "rubygems"       // a RubyGems API: "name=version" requirements, gems for Ruby
+	RegistryMaven         = "maven"          // a Maven 2 repository: "group:artifact:version" with its pom's closure
+	RegistryNuGet         = "nuget"          // a NuGet v3 source: "Id@version" for Framework
+	RegistryRPM           = "rpm"            // a yum repository (repodata): package names for the arch
+	RegistryChecksums     = "checksums"      // a publisher checksum file (SHASUMS256.txt, releases.json) pinning the sources
+	RegistryGitHubRelease = "github-release" // a GitHub release's asset digests pinning the sources
+)
+
+// Registries lists the Resolve.Registry values.
+var Registries = []string{RegistryNpm, RegistryPyPI, RegistryRubyGems, RegistryMaven, RegistryNuGet, RegistryRPM, RegistryChecksums, RegistryGitHubRelease}
+
+// Resolve is where a component's artifacts and their digests come from, for
+// `rtbuild lock`. Builds never resolve: they use the locked sources.
+type Resolve struct {
+	// Registry is one of Registries.
+	Registry string `yaml:"registry" json:"registry"`
+	// URL is the registry's root (npm, rubygems, maven), the PyPI JSON API
+	// root (".../pypi"), the NuGet service index, the yum repository or its
+	// mirror list, the checksum file (per arch: Checksums), or the GitHub API root.
+	URL string `yaml:"url" json:"url"`
+	// Checksums are per-arch checksum files when they differ by arch (the
+	// key "any" or URL serves the rest).
+	Checksums map[Arch]string `yaml:"checksums,omitempty" json:"checksums,omitempty"`
+	// Packages are what to install, in the registry's own syntax.
+	Packages []string `yaml:"packages,omitempty" json:"packages,omitempty"`
+	// Python ("3.9"), Ruby ("2.7.0") and Framework ("netstandard2.0") select
+	// wheels, gems and NuGet dependency groups.
+	Python    string `yaml:"python,omitempty" json:"python,omitempty"`
+	Ruby      string `yaml:"ruby,omitempty" json:"ruby,omitempty"`
+	Framework string `yaml:"framework,omitempty" json:"framework,omitempty"`
+	// Exclude are RPM package names the base image already provides.
+	Exclude []string `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+	// Repo ("owner/name") and Tag name a GitHub release.
+	Repo string `yaml:"repo,omitempty" json:"repo,omitempty"`
+	Tag  string `yaml:"tag,omitempty" json:"tag,omitempty"`
+}
+
+// Produces says whether the lock produces the component's sources (a
+// package registry) rather than pinning the listed ones.
+func (r *Resolve) Produces() bool {
+	if r == nil {
+		return false
+	}
+	switch r.Registry {
+	case RegistryChecksums, RegistryGitHubRelease:
+		return false
+	}
+	return true
 }
 
 // Source is a downloadable artifact.
@@ -166,4 +230,12 @@ type Source struct {
 	URL string `yaml:"url" json:"url"`
 	// SHA256 is the artifact's hex digest; empty means not yet pinned.
 	SHA256 string `yaml:"sha256,omitempty" json:"sha256,omitempty"`
+	// Dest, for an archive component, installs this artifact there instead
+	// of the component's Dest (an npm package's place in its tree).
+	Dest string `yaml:"dest,omitempty" json:"dest,omitempty"`
+	// Package ("name@version") and Digest (the publisher's own digest, e.g.
+	// an npm SRI sha512) record what the lock resolved, for people, the SBOM
+	// and the lock's verification.
+	Package string `yaml:"package,omitempty" json:"package,omitempty"`
+	Digest  string `yaml:"digest,omitempty" json:"digest,omitempty"`
 }

@@ -16,7 +16,7 @@ import (
 var Families = []string{"nodejs", "python", "ruby", "java", "go", "dotnet", "provided"}
 
 // Formats are the archive formats a component may name ("" = from the URL).
-var Formats = []string{"tar", "tar.gz", "tar.xz", "zip", "gem", "raw"}
+var Formats = []string{"tar", "tar.gz", "tar.xz", "zip", "gem", "raw", "wheel", "gem-install", "rpm"}
 
 // Builtins are the names a file component's builtin may take.
 var Builtins = []string{"entrypoint", "bootstrap"}
@@ -192,6 +192,7 @@ func validateComponent(p *problems, key string, c *Component) {
 			seen[s.URL] = true
 		}
 	}
+	validateResolve(p, key, c)
 	switch c.Kind {
 	case KindArchive:
 		checkAbs(p, key, "dest", c.Dest)
@@ -205,8 +206,8 @@ func validateComponent(p *problems, key string, c *Component) {
 			p.add(kind, key, "format", "unknown format %q (have %s)", c.Format, strings.Join(Formats, ", "))
 		}
 		switch {
-		case len(c.Sources) == 0 && c.Builtin == "":
-			p.add(kind, key, "sources", "required for kind archive (or builtin, for trees shipped inside rtbuild)")
+		case len(c.Sources) == 0 && c.Builtin == "" && !c.Resolve.Produces():
+			p.add(kind, key, "sources", "required for kind archive (or builtin, for trees shipped inside rtbuild, or resolve, for sources `rtbuild lock` produces)")
 		case len(c.Sources) > 0 && c.Builtin != "":
 			p.add(kind, key, "builtin", "an archive component takes sources or builtin, not both")
 		case c.Builtin != "" && !slices.Contains(ArchiveBuiltins, c.Builtin):
@@ -265,6 +266,13 @@ func checkSource(p *problems, key, field string, s *Source, c *Component) {
 		p.add("component", key, field+".url", "unsupported scheme %q: use https (http and file for local mirrors)", u.Scheme)
 	case c.Kind == KindArchive && c.Format == "" && detectFormat(u.Path) == "":
 		p.add("component", key, "format", "cannot tell the format of %s from its name: set format (%s)", s.URL, strings.Join(Formats, ", "))
+	}
+	if s.Dest != "" {
+		if c.Kind != KindArchive {
+			p.add("component", key, field+".dest", "only archive components install a source elsewhere")
+		} else {
+			checkAbs(p, key, field+".dest", s.Dest)
+		}
 	}
 	if s.SHA256 != "" && !hex64.MatchString(s.SHA256) {
 		p.add("component", key, field+".sha256", "%q is not a sha256 digest (64 lowercase hex digits)", s.SHA256)
@@ -401,4 +409,56 @@ func (c *Component) FileMode() (os.FileMode, error) {
 		return 0, fmt.Errorf("invalid file mode %q: want octal like \"0755\"", c.Mode)
 	}
 	return os.FileMode(m), nil
+}
+
+// validateResolve checks a component's resolve block.
+func validateResolve(p *problems, key string, c *Component) {
+	r := c.Resolve
+	if r == nil {
+		return
+	}
+	const kind = "component"
+	if !slices.Contains(Registries, r.Registry) {
+		p.add(kind, key, "resolve.registry", "unknown registry %q (have %s)", r.Registry, strings.Join(Registries, ", "))
+		return
+	}
+	if r.URL == "" && len(r.Checksums) == 0 {
+		p.add(kind, key, "resolve.url", "required")
+	}
+	for _, u := range append([]string{r.URL}, mapValues(r.Checksums)...) {
+		if u == "" {
+			continue
+		}
+		if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "https" && pu.Scheme != "http") {
+			p.add(kind, key, "resolve.url", "%q is not an absolute http(s) URL", u)
+		}
+	}
+	switch r.Registry {
+	case RegistryChecksums:
+	case RegistryGitHubRelease:
+		if !strings.Contains(r.Repo, "/") || r.Tag == "" {
+			p.add(kind, key, "resolve.repo", "a github-release needs repo (owner/name) and tag")
+		}
+	default:
+		if len(r.Packages) == 0 {
+			p.add(kind, key, "resolve.packages", "required for registry %s", r.Registry)
+		}
+		if c.Kind != KindArchive {
+			p.add(kind, key, "resolve.registry", "registry %s produces archive components' sources; kind is %s", r.Registry, c.Kind)
+		}
+	}
+	if r.Registry == RegistryPyPI && r.Python == "" {
+		p.add(kind, key, "resolve.python", "required for pypi (the Python version wheels are chosen for, e.g. \"3.9\")")
+	}
+	if r.Registry == RegistryNuGet && r.Framework == "" {
+		p.add(kind, key, "resolve.framework", "required for nuget (e.g. netstandard2.0)")
+	}
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	var out []V
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
 }

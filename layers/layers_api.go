@@ -46,6 +46,9 @@ type Recipe struct {
 	// Inputs are the downloaded artifacts, in order (archive: all, unpacked
 	// in order into the one layer; file: at most one).
 	Inputs []*fetch.Artifact
+	// InputDests, when set, holds per input a destination overriding Dest
+	// ("" keeps Dest): where an npm package sits in its tree.
+	InputDests []string
 
 	// Subdir: archive, see unpack.Options.
 	Subdir string
@@ -75,7 +78,8 @@ type keyRecipe struct {
 
 type keyInput struct {
 	SHA256 string `json:"sha256"`
-	Name   string `json:"name"` // the URL's basename (a raw artifact's file name)
+	Name   string `json:"name"`           // the URL's basename (a raw artifact's file name)
+	Dest   string `json:"dest,omitempty"` // the input's own destination, if any
 }
 
 // Key returns the layer's cache key: the hex sha256 of the canonical JSON
@@ -97,12 +101,12 @@ func (r Recipe) Key() string {
 		Epoch:         epochSeconds(r.Epoch),
 		Inputs:        []keyInput{},
 	}
-	for _, in := range r.Inputs {
+	for i, in := range r.Inputs {
 		if in == nil {
 			k.Inputs = append(k.Inputs, keyInput{})
 			continue
 		}
-		k.Inputs = append(k.Inputs, keyInput{SHA256: in.SHA256, Name: urlBase(in.URL)})
+		k.Inputs = append(k.Inputs, keyInput{SHA256: in.SHA256, Name: urlBase(in.URL), Dest: r.inputDest(i)})
 	}
 	if r.Content != nil {
 		sum := sha256.Sum256(r.Content)
@@ -162,6 +166,14 @@ func Build(ctx context.Context, c *cache.Cache, r Recipe) (e *cache.Entry, hit b
 	return e, false, nil
 }
 
+// inputDest is input i's own destination, "" when it has none.
+func (r Recipe) inputDest(i int) string {
+	if i < len(r.InputDests) {
+		return r.InputDests[i]
+	}
+	return ""
+}
+
 // check refuses recipes that cannot make a layer.
 func (r Recipe) check() error {
 	fail := func(format string, args ...any) error {
@@ -195,11 +207,15 @@ func (r Recipe) check() error {
 
 func (r Recipe) write(ctx context.Context, tw *unpack.Writer) error {
 	if r.Kind == KindArchive {
-		for _, in := range r.Inputs {
+		for i, in := range r.Inputs {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			o := unpack.Options{Format: r.Format, Subdir: r.Subdir, Strip: r.Strip, Dest: r.Dest, Epoch: r.Epoch, Name: in.URL}
+			dest := r.Dest
+			if d := r.inputDest(i); d != "" {
+				dest = d
+			}
+			o := unpack.Options{Format: r.Format, Subdir: r.Subdir, Strip: r.Strip, Dest: dest, Epoch: r.Epoch, Name: in.URL}
 			if err := tw.AddArchive(in.Path, o); err != nil {
 				return err
 			}
