@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -96,6 +97,12 @@ func (b *LayerBuilder) Recipe(step *Step) layers.Recipe {
 		Format: comp.Format, Strip: comp.Strip, Subdir: comp.Subdir, Dest: comp.Dest,
 		Path: comp.Path, Mode: step.FileMode(), Content: step.Content,
 		Epoch: b.epochPlan.Epoch,
+	}
+	if comp.Format == layers.FormatWheel {
+		r.Interpreter = "/usr/bin/env python3"
+		if comp.Resolve != nil && strings.HasPrefix(comp.Resolve.Python, "2") {
+			r.Interpreter = "/usr/bin/env python2"
+		}
 	}
 	if comp.Kind == images.KindFile && len(step.Sources) == 0 && r.Content == nil {
 		r.Content = []byte{}

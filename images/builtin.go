@@ -63,8 +63,8 @@ func al2OrLater(c *Catalog, r *Runtime) bool {
 // interpreter returns the interpreter a runtime's bootstrap execs, by name.
 func interpreter(r *Runtime) string {
 	switch r.Family {
-	case "python":
-		// python3.9 -> python3.9, python2.7 -> python2.7
+	case "python", "ruby":
+		// python3.9 -> python3.9, ruby2.5 -> ruby2.5 (the distribution's names)
 		return r.Identifier
 	case "nodejs":
 		return "node"

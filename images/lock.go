@@ -200,13 +200,10 @@ func (c *Catalog) PinStateOf(key string, arch Arch) PinState {
 }
 
 func resolveWhere(r *Resolve, arch Arch) string {
-	if u, ok := r.Checksums[arch]; ok {
-		return u
-	}
 	if r.Repo != "" {
 		return r.Repo + "@" + r.Tag
 	}
-	return r.URL
+	return r.URLFor(arch)
 }
 
 // LockKeys returns the components the runtimes use, sorted, each once.

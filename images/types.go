@@ -193,11 +193,12 @@ type Resolve struct {
 	Registry string `yaml:"registry" json:"registry"`
 	// URL is the registry's root (npm, rubygems, maven), the PyPI JSON API
 	// root (".../pypi"), the NuGet service index, the yum repository or its
-	// mirror list, the checksum file (per arch: Checksums), or the GitHub API root.
-	URL string `yaml:"url" json:"url"`
-	// Checksums are per-arch checksum files when they differ by arch (the
-	// key "any" or URL serves the rest).
-	Checksums map[Arch]string `yaml:"checksums,omitempty" json:"checksums,omitempty"`
+	// mirror list ("$basearch" is replaced by x86_64 or aarch64), the
+	// checksum file, or the GitHub API root.
+	URL string `yaml:"url,omitempty" json:"url,omitempty"`
+	// URLs replace URL for an arch whose repository or checksum file is
+	// elsewhere.
+	URLs map[Arch]string `yaml:"urls,omitempty" json:"urls,omitempty"`
 	// Packages are what to install, in the registry's own syntax.
 	Packages []string `yaml:"packages,omitempty" json:"packages,omitempty"`
 	// Python ("3.9"), Ruby ("2.7.0") and Framework ("netstandard2.0") select
@@ -210,6 +211,14 @@ type Resolve struct {
 	// Repo ("owner/name") and Tag name a GitHub release.
 	Repo string `yaml:"repo,omitempty" json:"repo,omitempty"`
 	Tag  string `yaml:"tag,omitempty" json:"tag,omitempty"`
+}
+
+// URLFor is the URL to resolve from for arch.
+func (r *Resolve) URLFor(arch Arch) string {
+	if u, ok := r.URLs[arch]; ok {
+		return u
+	}
+	return r.URL
 }
 
 // Produces says whether the lock produces the component's sources (a

@@ -422,10 +422,10 @@ func validateResolve(p *problems, key string, c *Component) {
 		p.add(kind, key, "resolve.registry", "unknown registry %q (have %s)", r.Registry, strings.Join(Registries, ", "))
 		return
 	}
-	if r.URL == "" && len(r.Checksums) == 0 {
+	if r.URL == "" && len(r.URLs) == 0 {
 		p.add(kind, key, "resolve.url", "required")
 	}
-	for _, u := range append([]string{r.URL}, mapValues(r.Checksums)...) {
+	for _, u := range append([]string{r.URL}, mapValues(r.URLs)...) {
 		if u == "" {
 			continue
 		}

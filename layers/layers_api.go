@@ -16,11 +16,22 @@ import (
 
 	"github.com/rtbuild/rtbuild/layers/cache"
 	"github.com/rtbuild/rtbuild/layers/fetch"
+	"github.com/rtbuild/rtbuild/layers/pypi"
+	"github.com/rtbuild/rtbuild/layers/rpm"
+	"github.com/rtbuild/rtbuild/layers/rubygems"
 	"github.com/rtbuild/rtbuild/layers/unpack"
 )
 
 // FormatVersion is mixed into every cache key; bump it when layer bytes change.
 const FormatVersion = "1"
+
+// Installer formats: artifacts installed the way their package manager
+// would, rather than unpacked as archives.
+const (
+	FormatWheel      = "wheel"       // a Python wheel, installed as pip install --target Dest (layers/pypi)
+	FormatGemInstall = "gem-install" // a RubyGems .gem, installed into the GEM_HOME Dest (layers/rubygems)
+	FormatRPM        = "rpm"         // an RPM's payload, at its paths (under Dest when not /) (layers/rpm)
+)
 
 // Recipe kinds (the catalog's component kinds, images.KindArchive and images.KindFile).
 const (
@@ -53,6 +64,10 @@ type Recipe struct {
 	// Subdir: archive, see unpack.Options.
 	Subdir string
 
+	// Interpreter is the shebang interpreter of the scripts a wheel
+	// installs ("/usr/bin/env python3"); format wheel only.
+	Interpreter string
+
 	// Epoch is SOURCE_DATE_EPOCH: mtimes are clamped to it.
 	Epoch time.Time
 }
@@ -74,6 +89,7 @@ type keyRecipe struct {
 	Epoch         int64      `json:"epoch"`
 	Inputs        []keyInput `json:"inputs"`
 	Content       string     `json:"content"` // sha256 hex of Content; "" when nil
+	Interpreter   string     `json:"interpreter,omitempty"`
 }
 
 type keyInput struct {
@@ -99,6 +115,7 @@ func (r Recipe) Key() string {
 		Path:          r.Path,
 		Mode:          uint32(r.Mode),
 		Epoch:         epochSeconds(r.Epoch),
+		Interpreter:   r.Interpreter,
 		Inputs:        []keyInput{},
 	}
 	for i, in := range r.Inputs {
@@ -215,8 +232,23 @@ func (r Recipe) write(ctx context.Context, tw *unpack.Writer) error {
 			if d := r.inputDest(i); d != "" {
 				dest = d
 			}
-			o := unpack.Options{Format: r.Format, Subdir: r.Subdir, Strip: r.Strip, Dest: dest, Epoch: r.Epoch, Name: in.URL}
-			if err := tw.AddArchive(in.Path, o); err != nil {
+			var err error
+			switch r.Format {
+			case FormatWheel:
+				err = pypi.Install(tw, in.Path, in.URL, pypi.InstallOptions{Target: dest, Interpreter: r.Interpreter})
+			case FormatGemInstall:
+				err = rubygems.Install(tw, in.Path, in.URL, dest)
+			case FormatRPM:
+				prefix := dest
+				if prefix == "/" {
+					prefix = ""
+				}
+				err = rpm.Install(tw, in.Path, in.URL, rpm.InstallOptions{Prefix: prefix})
+			default:
+				o := unpack.Options{Format: r.Format, Subdir: r.Subdir, Strip: r.Strip, Dest: dest, Epoch: r.Epoch, Name: in.URL}
+				err = tw.AddArchive(in.Path, o)
+			}
+			if err != nil {
 				return err
 			}
 		}
