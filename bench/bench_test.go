@@ -21,7 +21,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,11 +64,34 @@ func median(ds []time.Duration) time.Duration {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// run runs a command and returns its wall time and the peak RSS of the
-// child (getrusage: Maxrss of the waited-for process, in KiB on Linux).
+// run runs a command and returns its wall time and its peak RSS.
 func run(t *testing.T, env []string, name string, args ...string) sample {
 	t.Helper()
-	cmd := exec.Command(name, args...)
+	s, _ := runCmd(t, env, name, args...)
+	return s
+}
+
+// runCmd runs a command and returns its wall time, its peak RSS and its
+// output. The peak RSS is measured by GNU time (%M) when /usr/bin/time
+// exists: getrusage of a child started by this process is not the child's
+// own figure on Linux, because Go starts children with vfork semantics and
+// execve folds the high-water mark of the memory the child shared with
+// its parent (this test process, which holds the world's artifacts) into
+// the child's maxrss. Without GNU time the peak RSS is 0 (not measured).
+func runCmd(t *testing.T, env []string, name string, args ...string) (sample, string) {
+	t.Helper()
+	rssFile := ""
+	cmdName, cmdArgs := name, args
+	if _, err := os.Stat("/usr/bin/time"); err == nil {
+		f, err := os.CreateTemp(t.TempDir(), "rss-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		rssFile = f.Name()
+		cmdName, cmdArgs = "/usr/bin/time", append([]string{"-f", "%M", "-o", rssFile, name}, args...)
+	}
+	cmd := exec.Command(cmdName, cmdArgs...)
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -80,10 +102,17 @@ func run(t *testing.T, env []string, name string, args ...string) sample {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.String())
 	}
 	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = int64(ru.Maxrss)
+	if rssFile != "" {
+		b, err := os.ReadFile(rssFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			rss, _ = strconv.ParseInt(f[len(f)-1], 10, 64) // KiB
+		}
 	}
-	return sample{d: d, rss: rss}
+	return sample{d: d, rss: rss}, out.String()
 }
 
 // tool builds a Go tool once into the test cache.
@@ -151,10 +180,23 @@ func readMetadata(t *testing.T, path string) *metadata {
 	return md
 }
 
-func TestBench(t *testing.T) {
-	if os.Getenv("RTBUILD_BENCH") != "1" {
-		t.Skip("the benchmark harness runs only with RTBUILD_BENCH=1 (see BENCHMARKS.md); it is not part of CI")
+// rtbuildBinary builds rtbuild from the tree, or returns
+// $RTBUILD_BENCH_BIN (a binary to measure instead, e.g. an earlier commit
+// with one package changed).
+func rtbuildBinary(t *testing.T, root, tmp string) string {
+	t.Helper()
+	if bin := os.Getenv("RTBUILD_BENCH_BIN"); bin != "" {
+		return bin
 	}
+	rtbuild := filepath.Join(tmp, "rtbuild")
+	if out, err := exec.Command("go", "build", "-C", root, "-o", rtbuild, "./cmd/rtbuild").CombinedOutput(); err != nil {
+		t.Fatalf("building rtbuild: %v\n%s", err, out)
+	}
+	return rtbuild
+}
+
+// rounds is RTBUILD_BENCH_N, 3 by default.
+func rounds(t *testing.T) int {
 	n := 3
 	if s := os.Getenv("RTBUILD_BENCH_N"); s != "" {
 		v, err := strconv.Atoi(s)
@@ -163,13 +205,18 @@ func TestBench(t *testing.T) {
 		}
 		n = v
 	}
+	return n
+}
+
+func TestBench(t *testing.T) {
+	if os.Getenv("RTBUILD_BENCH") != "1" {
+		t.Skip("the benchmark harness runs only with RTBUILD_BENCH=1 (see BENCHMARKS.md); it is not part of CI")
+	}
+	n := rounds(t)
 	root := repoRoot(t)
 	tmp := t.TempDir()
 
-	rtbuild := filepath.Join(tmp, "rtbuild")
-	if out, err := exec.Command("go", "build", "-C", root, "-o", rtbuild, "./cmd/rtbuild").CombinedOutput(); err != nil {
-		t.Fatalf("building rtbuild: %v\n%s", err, out)
-	}
+	rtbuild := rtbuildBinary(t, root, tmp)
 	buildctl := tool(t, "buildctl-v0.34.2", func(out string) *exec.Cmd {
 		return exec.Command("go", "build", "-C", filepath.Join(root, "testdata", "buildkit-tools"), "-o", out, "github.com/moby/buildkit/cmd/buildctl")
 	})
@@ -184,12 +231,35 @@ func TestBench(t *testing.T) {
 	rt := func(extra ...string) []string {
 		return append(append([]string{"image", runtimeID, "--cache-dir", cache, "--progress", "plain"}, w.Args()...), extra...)
 	}
+	// RTBUILD_BENCH_BASELINE names another rtbuild binary (an earlier
+	// commit's, say) run in the same rounds with its own cache directory:
+	// its rows are "baseline" and their ratio is this tree / baseline.
+	baseline := os.Getenv("RTBUILD_BENCH_BASELINE")
+	baseCache := filepath.Join(tmp, "cache-baseline")
+	rtb := func(extra ...string) []string {
+		return append(append([]string{"image", runtimeID, "--cache-dir", baseCache, "--progress", "plain"}, w.Args()...), extra...)
+	}
+	// both runs f for this tree, then for the baseline (or the other way round).
+	both := func(first bool, f func(bin string, args func(...string) []string, tool string)) {
+		if first || baseline == "" {
+			f(rtbuild, rt, "rtbuild")
+		}
+		if baseline != "" {
+			f(baseline, rtb, "baseline")
+			if !first {
+				f(rtbuild, rt, "rtbuild")
+			}
+		}
+	}
 
 	// Warm-up: fills the download store (artifacts, base blobs) and writes
 	// the OCI layout whose layers feed BuildKit and crane.
 	warm := filepath.Join(tmp, "warm")
 	warmMD := filepath.Join(tmp, "warm.json")
 	run(t, nil, rtbuild, rt("--output", "oci:"+warm, "--metadata-file", warmMD)...)
+	if baseline != "" {
+		run(t, nil, baseline, rtb("--output", "oci:"+warm+"-baseline")...)
+	}
 	md := readMetadata(t, warmMD)
 	if len(md.Images) != 1 || len(md.Images[0].Platforms) != 2 {
 		t.Fatalf("warm-up metadata: want one image with two platforms")
@@ -345,11 +415,6 @@ func TestBench(t *testing.T) {
 	}
 
 	res := &results{m: map[string][]sample{}}
-	rmLayers := func() {
-		if err := os.RemoveAll(filepath.Join(cache, "layers")); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for round := 0; round < n; round++ {
 		// Alternate who goes first.
 		first := round%2 == 0
@@ -358,9 +423,17 @@ func TestBench(t *testing.T) {
 		// cold: empty layer cache, downloads present, both arches, pushed to
 		// an empty registry.
 		coldRT := func() {
-			rmLayers()
-			reg := testworld.StartRegistry(t)
-			res.add("cold", "rtbuild", run(t, nil, rtbuild, rt("--push", reg.Host+"/bench/node:14")...))
+			both(first, func(bin string, args func(...string) []string, tool string) {
+				c := cache
+				if tool == "baseline" {
+					c = baseCache
+				}
+				if err := os.RemoveAll(filepath.Join(c, "layers")); err != nil {
+					t.Fatal(err)
+				}
+				reg := testworld.StartRegistry(t)
+				res.add("cold", tool, run(t, nil, bin, args("--push", reg.Host+"/bench/node:14")...))
+			})
 		}
 		coldBK := func() {
 			if bk == nil {
@@ -391,10 +464,21 @@ func TestBench(t *testing.T) {
 		reg := testworld.StartRegistry(t)
 		ref := reg.Host + "/bench/node:14"
 		run(t, nil, rtbuild, rt("--push", ref)...)
+		if baseline != "" {
+			run(t, nil, baseline, rtb("--push", ref+"-baseline")...)
+		}
 		if bk != nil {
 			bkBuild(ref + "-bk")
 		}
-		noopRT := func() { res.add("no-op", "rtbuild", run(t, nil, rtbuild, rt("--push", ref)...)) }
+		noopRT := func() {
+			both(first, func(bin string, args func(...string) []string, tool string) {
+				r := ref
+				if tool == "baseline" {
+					r += "-baseline"
+				}
+				res.add("no-op", tool, run(t, nil, bin, args("--push", r)...))
+			})
+		}
 		noopBK := func() {
 			if bk != nil {
 				res.add("no-op", "buildkit", bkBuild(ref+"-bk"))
@@ -419,9 +503,17 @@ func TestBench(t *testing.T) {
 		}
 		mdInc := filepath.Join(tmp, fmt.Sprintf("inc-%d.json", round))
 		incRT := func() {
-			res.add("incremental", "rtbuild", run(t, nil, rtbuild, rt("--catalog", overlay, "--push", ref, "--metadata-file", mdInc)...))
-			m := readMetadata(t, mdInc)
-			t.Logf("incremental: rtbuild built %d layer(s) (the SDK layer is arch-independent: one for both arches), %d cached", m.Cache.LayersBuilt, m.Cache.LayersCached)
+			both(first, func(bin string, args func(...string) []string, tool string) {
+				r := ref
+				if tool == "baseline" {
+					r += "-baseline"
+				}
+				before, _ := blobTraffic(reg)
+				res.add("incremental", tool, run(t, nil, bin, args("--catalog", overlay, "--push", r, "--metadata-file", mdInc)...))
+				after, _ := blobTraffic(reg)
+				m := readMetadata(t, mdInc)
+				t.Logf("incremental (%s): built %d layer(s) (the SDK layer is arch-independent: one for both arches), %d cached; %d blob upload(s)", tool, m.Cache.LayersBuilt, m.Cache.LayersCached, after-before)
+			})
 		}
 		incBK := func() {
 			if bk == nil {
@@ -443,12 +535,18 @@ func TestBench(t *testing.T) {
 		// push: an unchanged image (warm layer cache) to an empty registry and
 		// to one that already holds it; crane copy of the same image as the
 		// alternative.
-		empty := testworld.StartRegistry(t)
-		res.add("push-empty", "rtbuild", run(t, nil, rtbuild, rt("--push", empty.Host+"/bench/node:14")...))
-		uploads := empty.CountRequests("POST", "/blobs/uploads/")
-		res.add("push-holding", "rtbuild", run(t, nil, rtbuild, rt("--push", empty.Host+"/bench/node:14")...))
-		t.Logf("push: rtbuild started %d blob upload(s) to the empty registry, %d to the one holding the image",
-			uploads, empty.CountRequests("POST", "/blobs/uploads/")-uploads)
+		var empty *testworld.Registry
+		both(first, func(bin string, args func(...string) []string, tool string) {
+			e := testworld.StartRegistry(t)
+			if tool == "rtbuild" {
+				empty = e
+			}
+			res.add("push-empty", tool, run(t, nil, bin, args("--push", e.Host+"/bench/node:14")...))
+			uploads, _ := blobTraffic(e)
+			res.add("push-holding", tool, run(t, nil, bin, args("--push", e.Host+"/bench/node:14")...))
+			uploads2, _ := blobTraffic(e)
+			t.Logf("push (%s): uploaded %d blob(s) to the empty registry, %d to the one holding the image", tool, uploads, uploads2-uploads)
+		})
 		if crane != "" {
 			empty2 := testworld.StartRegistry(t)
 			res.add("push-empty", "crane", run(t, nil, crane, "copy", "--insecure", empty.Host+"/bench/node:14", empty2.Host+"/bench/node:14"))
@@ -456,7 +554,7 @@ func TestBench(t *testing.T) {
 		}
 	}
 
-	report(t, res, n)
+	report(t, res, n, runtimeID)
 }
 
 // bumpLayer rewrites a gzip layer tar with one more file, so its digest changes.
@@ -510,9 +608,9 @@ func bumpLayer(t *testing.T, path, marker string) {
 	}
 }
 
-func report(t *testing.T, res *results, n int) {
+func report(t *testing.T, res *results, n int, what string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nrtbuild benchmark: %s, %d round(s); medians (min..max); ratio = rtbuild median / alternative median\n", runtimeID, n)
+	fmt.Fprintf(&b, "\nrtbuild benchmark: %s, %d round(s); medians (min..max); ratio = rtbuild median / alternative median\n", what, n)
 	fmt.Fprintf(&b, "%-13s %-9s %10s %22s %9s %12s\n", "scenario", "tool", "median", "min..max", "ratio", "peak RSS")
 	for _, k := range res.order {
 		scenario, tool, _ := strings.Cut(k, "\x00")
@@ -544,7 +642,7 @@ func report(t *testing.T, res *results, n int) {
 			}
 		}
 		rssS := "-"
-		if tool == "rtbuild" && rss > 0 {
+		if (tool == "rtbuild" || tool == "baseline") && rss > 0 {
 			rssS = fmt.Sprintf("%d MiB", rss/1024)
 		}
 		fmt.Fprintf(&b, "%-13s %-9s %10s %22s %9s %12s\n", scenario, tool, med.Round(time.Millisecond),

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,8 +31,10 @@ type LayerOptions struct {
 	// HTTPClient fetches artifacts; nil means the store's default client.
 	HTTPClient *http.Client
 	Offline    bool
-	// Jobs bounds concurrent layer builds; 0 means the number of CPUs.
+	// Jobs bounds concurrent layer builds; 0 means DefaultJobs().
 	Jobs int
+	// Compression of the layers built and served: gzip when empty.
+	Compression cache.Compression
 }
 
 // LayerBuilder turns plan steps into layers of the layer cache: it fetches
@@ -46,23 +47,27 @@ type LayerBuilder struct {
 	store     *fetch.Store
 	cache     *cache.Cache
 	sem       chan struct{}
+	fetches   limiter // bounds concurrent Fetch calls (downloads, store lookups)
 	layers    singleflight.Group
 	built     atomic.Int64
 	cached    atomic.Int64
 	download  atomic.Int64
 	mu        sync.Mutex
 	counted   map[string]bool // layer keys already counted
+	dl        *downloadWatch
 }
 
 // NewLayerBuilder opens the download store and the layer cache under o.CacheDir.
 func NewLayerBuilder(plan *Plan, o LayerOptions) (*LayerBuilder, error) {
 	if o.Jobs <= 0 {
-		o.Jobs = runtime.NumCPU()
+		o.Jobs = DefaultJobs()
 	}
+	dl := &downloadWatch{watchers: map[string]map[int]func(Event){}}
 	store, err := fetch.NewStore(o.CacheDir+"/downloads", fetch.Options{
-		Client:  o.HTTPClient,
-		Mirrors: o.Mirrors,
-		Offline: o.Offline,
+		Client:   o.HTTPClient,
+		Mirrors:  o.Mirrors,
+		Offline:  o.Offline,
+		Progress: dl.progress,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the download store: %w", err)
@@ -71,7 +76,8 @@ func NewLayerBuilder(plan *Plan, o LayerOptions) (*LayerBuilder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the layer cache: %w", err)
 	}
-	return &LayerBuilder{epochPlan: plan, store: store, cache: lc, sem: make(chan struct{}, o.Jobs), counted: map[string]bool{}}, nil
+	lc = lc.WithCompression(o.Compression)
+	return &LayerBuilder{epochPlan: plan, store: store, cache: lc, sem: make(chan struct{}, o.Jobs), fetches: newLimiter(FetchJobs), counted: map[string]bool{}, dl: dl}, nil
 }
 
 // Store is the download store.
@@ -170,11 +176,19 @@ func (b *LayerBuilder) Layer(ctx context.Context, step *Step, ev func(Event)) (*
 	inputs := make([]*fetch.Artifact, len(step.Sources))
 	for i, s := range step.Sources {
 		evc(Event{Status: "downloading", Message: s.URL})
+		unwatch := b.dl.watch(s.URL, evc)
+		if err := b.fetches.acquire(ctx); err != nil {
+			unwatch()
+			return nil, false, err
+		}
 		a, err := b.store.Fetch(ctx, s.URL, s.SHA256)
+		b.fetches.release()
+		unwatch()
 		if err != nil {
 			return nil, false, err
 		}
 		b.download.Add(a.Downloaded)
+		b.epochPlan.recordArtifact(s.URL, a.SHA256)
 		if a.Downloaded > 0 {
 			evc(Event{Status: "downloaded", Bytes: a.Downloaded, Message: s.URL})
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,9 +25,12 @@ type Options struct {
 	// HTTPClient fetches artifacts; nil means the store's default client.
 	HTTPClient *http.Client
 	Offline    bool
-	// Jobs bounds concurrent layer builds; 0 means the number of CPUs.
+	// Jobs bounds concurrent layer builds; 0 means DefaultJobs().
 	Jobs     int
 	Reporter Reporter
+	// Compression of rtbuild's layers: gzip (the default) or zstd. Part
+	// of each layer's cache entry.
+	Compression cache.Compression
 }
 
 // Result is what a build produced.
@@ -36,6 +39,8 @@ type Result struct {
 	Backend string
 	Images  []*ImageResult
 	Stats   Stats
+	// stats, when set, returns Stats up to date (Write updates Stats with it).
+	stats func() Stats
 }
 
 // Stats count the work a build did.
@@ -89,14 +94,14 @@ type executor struct {
 // Build runs the plan with the native, in-process executor.
 func Build(ctx context.Context, plan *Plan, opts Options) (*Result, error) {
 	if opts.Jobs <= 0 {
-		opts.Jobs = runtime.NumCPU()
+		opts.Jobs = DefaultJobs()
 	}
 	if opts.Reporter == nil {
 		opts.Reporter = NopReporter{}
 	}
 	lb, err := NewLayerBuilder(plan, LayerOptions{
 		CacheDir: opts.CacheDir, Mirrors: opts.Registry.Mirrors, HTTPClient: opts.HTTPClient,
-		Offline: opts.Offline, Jobs: opts.Jobs,
+		Offline: opts.Offline, Jobs: opts.Jobs, Compression: opts.Compression,
 	})
 	if err != nil {
 		return nil, err
@@ -141,6 +146,8 @@ func Build(ctx context.Context, plan *Plan, opts Options) (*Result, error) {
 	}
 	res.Stats = lb.Stats()
 	res.Stats.BytesDownloaded += ex.baseDown.Load()
+	// Base layers are fetched while outputs are written: Write counts them.
+	res.stats = func() Stats { s := lb.Stats(); s.BytesDownloaded += ex.baseDown.Load(); return s }
 	return res, nil
 }
 
@@ -167,12 +174,16 @@ func (ex *executor) buildPlatform(ctx context.Context, rp *RuntimePlan, pp *Plat
 			return err
 		}
 		base = b
+		ev(Event{Component: "base", Status: "resolved", Message: b.Ref})
 		return nil
 	})
 	for i, step := range pp.Steps {
 		g.Go(func() error {
 			e, hit, err := ex.lb.Layer(gctx, step, ev)
 			if err != nil {
+				if gctx.Err() == nil {
+					ev(Event{Component: step.ComponentKey, Version: step.Component.Version, Status: "failed", Message: err.Error()})
+				}
 				return fmt.Errorf("%s (%s): component %s: %w", rt.Identifier, pp.Arch, step.ComponentKey, err)
 			}
 			entries[i], hits[i] = e, hit
@@ -247,7 +258,13 @@ func (ex *executor) buildPlatform(ctx context.Context, rp *RuntimePlan, pp *Plat
 // pullBase resolves a base once per (ref, platform) for the whole build.
 func (ex *executor) pullBase(ref string, platform v1.Platform) (*manifests.Base, error) {
 	v, err, _ := ex.bases.Do(ref+"|"+platform.String(), func() (any, error) {
-		b, err := manifests.PullBase(ex.ctx, ref, platform, ex.opts.Registry)
+		var b *manifests.Base
+		var err error
+		if ex.opts.Offline && !strings.HasPrefix(ref, "oci:") && !strings.HasPrefix(ref, "docker:") {
+			b, err = manifests.PullSavedBase(BasesDir(ex.opts.CacheDir), ref, platform)
+		} else {
+			b, err = manifests.PullBase(ex.ctx, ref, platform, ex.opts.Registry)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -38,6 +38,11 @@ type Publish struct {
 	Push string
 	// MetadataFile, when set, receives the JSON metadata of the build.
 	MetadataFile string
+	// SBOM attaches an SPDX document to each platform image, as an OCI
+	// referrer, in OCI layouts and pushes (a docker archive has no place
+	// for it). Tool names its creator ("rtbuild-VERSION").
+	SBOM bool
+	Tool string
 }
 
 // DefaultOutputs is what `rtbuild image` writes when neither --output nor
@@ -114,6 +119,9 @@ type PlatformMetadata struct {
 	BaseRef    string        `json:"baseRef"`
 	BaseDigest string        `json:"baseDigest,omitempty"`
 	Layers     []LayerResult `json:"layers"`
+	// SBOM is the digest of the SPDX document's artifact manifest, a
+	// referrer of this image (see Publish.SBOM).
+	SBOM string `json:"sbom,omitempty"`
 }
 
 // Write publishes the build's images to every output and the registry, then
@@ -124,6 +132,10 @@ func Write(ctx context.Context, res *Result, plan *Plan, p Publish, reg manifest
 	}
 	md := &Metadata{Backend: res.Backend, Catalog: plan.Catalog.Version, Created: plan.Epoch.UTC().Format(time.RFC3339), Cache: res.Stats}
 	multi := len(res.Images) > 1
+	// One push session: blobs shared by runtimes are checked once per
+	// repository and mounted across repositories of a registry.
+	pushes := manifests.NewPushSession(reg)
+	var pushJobs []func(context.Context) error
 	var dockerImages = map[string][]manifests.TaggedImage{}
 	for _, ir := range res.Images {
 		id := ir.Runtime.Identifier
@@ -141,12 +153,19 @@ func Write(ctx context.Context, res *Result, plan *Plan, p Publish, reg manifest
 			}
 			im.Platforms = append(im.Platforms, pm)
 		}
+		var sboms []v1.Image
+		if p.SBOM && (p.Push != "" || HasOCI(p.Outputs)) {
+			var err error
+			if sboms, err = ImageSBOMs(plan, ir, p.Tool, im); err != nil {
+				return nil, err
+			}
+		}
 		for _, o := range p.Outputs {
 			path := expand(o.Path, id, multi, o.Kind)
 			switch o.Kind {
 			case "oci":
 				rep.Report(Event{Time: time.Now(), Runtime: id, Status: "writing", Message: "oci:" + path})
-				if err := manifests.WriteOCILayout(path, ir.Index, id); err != nil {
+				if err := manifests.WriteOCILayout(path, ir.Index, id, sboms...); err != nil {
 					return nil, fmt.Errorf("%s: writing OCI layout %s: %w", id, path, err)
 				}
 				im.Outputs = append(im.Outputs, "oci:"+path)
@@ -157,17 +176,28 @@ func Write(ctx context.Context, res *Result, plan *Plan, p Publish, reg manifest
 		}
 		if p.Push != "" {
 			ref := strings.ReplaceAll(p.Push, "{runtime}", id)
-			rep.Report(Event{Time: time.Now(), Runtime: id, Status: "pushing", Message: ref})
-			pushed, err := manifests.Push(ctx, ref, ir.Index, perArch, reg)
-			if err != nil {
-				return nil, fmt.Errorf("%s: pushing %s: %w", id, ref, err)
-			}
-			im.Pushed = pushed.Index
-			for _, pm := range im.Platforms {
-				pm.Pushed = pushed.Arch[pm.Arch]
-			}
-			rep.Report(Event{Time: time.Now(), Runtime: id, Status: "pushed", Message: pushed.Index})
+			pushJobs = append(pushJobs, func(ctx context.Context) error {
+				rep.Report(Event{Time: time.Now(), Runtime: id, Status: "pushing", Message: ref})
+				// The SBOMs go first (a referrer may precede its subject), so
+				// that the tag moves last, onto an image complete with them.
+				if _, err := manifests.PushReferrers(ctx, ref, sboms, reg); err != nil {
+					return fmt.Errorf("%s: pushing the SBOMs to %s: %w", id, ref, err)
+				}
+				pushed, err := pushes.Push(ctx, ref, ir.Index, perArch)
+				if err != nil {
+					return fmt.Errorf("%s: pushing %s: %w", id, ref, err)
+				}
+				im.Pushed = pushed.Index
+				for _, pm := range im.Platforms {
+					pm.Pushed = pushed.Arch[pm.Arch]
+				}
+				rep.Report(Event{Time: time.Now(), Runtime: id, Status: "pushed", Message: pushed.Index})
+				return nil
+			})
 		}
+	}
+	if err := runPushes(ctx, pushJobs); err != nil {
+		return nil, err
 	}
 	paths := make([]string, 0, len(dockerImages))
 	for path := range dockerImages {
@@ -179,6 +209,10 @@ func Write(ctx context.Context, res *Result, plan *Plan, p Publish, reg manifest
 		if err := manifests.WriteDockerArchive(path, dockerImages[path]); err != nil {
 			return nil, fmt.Errorf("writing docker archive %s: %w", path, err)
 		}
+	}
+	if res.stats != nil {
+		res.Stats = res.stats()
+		md.Cache = res.Stats
 	}
 	if p.MetadataFile != "" {
 		if err := writeJSONAtomic(p.MetadataFile, md); err != nil {

@@ -7,8 +7,10 @@ package builder
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rtbuild/rtbuild/images"
@@ -32,6 +34,37 @@ type Plan struct {
 	// Warnings are things the user should know that do not stop the build
 	// (phase-1 deprecation, unpinned artifacts).
 	Warnings []string
+	// fetched records the sha256 of each artifact the build fetched, by
+	// URL, so that the SBOM names the digest of artifacts the catalog does
+	// not pin. MakePlan sets it; the LayerBuilder fills it.
+	fetched *artifactDigests
+}
+
+// artifactDigests is a concurrency-safe URL -> sha256 map.
+type artifactDigests struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// recordArtifact notes the sha256 an artifact was fetched with.
+func (p *Plan) recordArtifact(url, sha256 string) {
+	if p == nil || p.fetched == nil || sha256 == "" {
+		return
+	}
+	p.fetched.mu.Lock()
+	defer p.fetched.mu.Unlock()
+	p.fetched.m[url] = sha256
+}
+
+// ArtifactSHA256 returns the hex sha256 of a source: the pinned one, else
+// the one it was fetched with during this build, else "".
+func (p *Plan) ArtifactSHA256(s *images.Source) string {
+	if s.SHA256 != "" || p == nil || p.fetched == nil {
+		return s.SHA256
+	}
+	p.fetched.mu.Lock()
+	defer p.fetched.mu.Unlock()
+	return p.fetched.m[s.URL]
 }
 
 // RuntimePlan is one runtime image: an index over its platforms.
@@ -74,7 +107,7 @@ func MakePlan(cat *images.Catalog, req Request, epoch time.Time) (*Plan, error) 
 	if today.IsZero() {
 		today = time.Now().UTC()
 	}
-	plan := &Plan{Catalog: cat, Epoch: epoch}
+	plan := &Plan{Catalog: cat, Epoch: epoch, fetched: &artifactDigests{m: map[string]string{}}}
 	unpinned := map[string]bool{}
 	seen := map[string]bool{}
 	for _, id := range req.Runtimes {
@@ -148,6 +181,13 @@ func MakePlan(cat *images.Catalog, req Request, epoch time.Time) (*Plan, error) 
 			rp.Platforms = append(rp.Platforms, pp)
 		}
 		plan.Runtimes = append(plan.Runtimes, rp)
+	}
+	for _, rp := range plan.Runtimes {
+		for _, key := range rp.Runtime.Components {
+			if slices.Contains(cat.StaleLocks, key) {
+				plan.Warnings = append(plan.Warnings, fmt.Sprintf("component %s changed since it was locked: its lock entry is ignored (run `rtbuild lock %s`)", key, rp.Runtime.Identifier))
+			}
+		}
 	}
 	if len(unpinned) > 0 {
 		plan.Warnings = append(plan.Warnings, fmt.Sprintf("%d artifact%s not pinned by sha256: %s digest%s recorded on first download (`rtbuild lock --check` lists them; --locked refuses them)",

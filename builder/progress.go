@@ -4,8 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/rtbuild/rtbuild/layers/fetch"
+	"github.com/rtbuild/rtbuild/manifests"
 )
 
 // Event is one step of progress: a component of an image changing state.
@@ -15,17 +23,73 @@ type Event struct {
 	Arch      string    `json:"arch,omitempty"`
 	Component string    `json:"component,omitempty"`
 	Version   string    `json:"version,omitempty"`
-	// Status is one of: resolving, cached, downloading, downloaded, building,
-	// built, writing, pushing, pushed, done, warning; the BuildKit executor
+	// Status is one of: resolving and resolved (the base), cached,
+	// downloading (first without Bytes, then repeated with the download's
+	// progress), downloaded, building, built, failed (a component's error,
+	// in Message), writing, pushing, pushed, done, warning, and summary
+	// (the last event, with Summary set); the BuildKit executor
 	// adds running and finished (a BuildKit vertex other than a component's:
 	// the base, the layers sent, exporting, cache import and export; Message
 	// names it), failed (a vertex's error), and preparing and prepared (a
 	// layer rtbuild builds, or finds in its layer cache, to send to
 	// buildkitd).
-	Status  string `json:"status"`
+	Status string `json:"status"`
+	// Bytes and Total are a download's progress (Status downloading: bytes
+	// so far of Total, -1 when unknown) or a layer's size (built).
 	Bytes   int64  `json:"bytes,omitempty"`
 	Total   int64  `json:"total,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Summary is set on the last event of a build (Status summary), sent
+	// by the JSON reporter when it is closed.
+	Summary *Summary `json:"summary,omitempty"`
+}
+
+// Summary is what a build did, reported once at its end.
+type Summary struct {
+	Images    int `json:"images"`
+	Platforms int `json:"platforms"`
+	// Seconds is the wall time of the build.
+	Seconds         float64 `json:"seconds"`
+	LayersBuilt     int64   `json:"layersBuilt"`
+	LayersCached    int64   `json:"layersCached"`
+	BytesDownloaded int64   `json:"bytesDownloaded"`
+	// BytesUploaded counts the blob bytes sent to registries; Pushed says
+	// whether anything was pushed by rtbuild itself.
+	BytesUploaded int64 `json:"bytesUploaded"`
+	Pushed        bool  `json:"pushed,omitempty"`
+	// Where names the executor when it is not this process, e.g.
+	// "buildkitd tcp://host:1234".
+	Where string `json:"where,omitempty"`
+}
+
+// String is the summary line: "built 2 image(s) (4 platform(s)) in 3.1s:
+// 10 layer(s) built, 6 cached, 12.0 MiB downloaded, 3.0 MiB uploaded".
+func (s Summary) String() string {
+	line := fmt.Sprintf("built %d image(s) (%d platform(s)) in %.1fs", s.Images, s.Platforms, s.Seconds)
+	if s.Where != "" {
+		line += " on " + s.Where
+	}
+	line += fmt.Sprintf(": %d layer(s) built, %d cached, %s downloaded", s.LayersBuilt, s.LayersCached, HumanBytes(s.BytesDownloaded))
+	if s.Pushed {
+		line += ", " + HumanBytes(s.BytesUploaded) + " uploaded"
+	}
+	return line
+}
+
+// Closer is a Reporter that must be closed when the build ends: with its
+// summary when it succeeded, nil when it failed. Close returns once the
+// reporter's output is complete (a live view stopped, the terminal
+// restored); events reported after it are dropped. Closing twice is a no-op.
+type Closer interface {
+	Reporter
+	Close(*Summary)
+}
+
+// CloseReporter closes r if it is a Closer.
+func CloseReporter(r Reporter, s *Summary) {
+	if c, ok := r.(Closer); ok {
+		c.Close(s)
+	}
 }
 
 // Reporter receives progress events; it must be safe for concurrent use.
@@ -38,11 +102,13 @@ type NopReporter struct{}
 func (NopReporter) Report(Event) {}
 
 // PlainReporter prints one line per state change, as buildx's plain
-// progress does; download ticks are not printed, only their end.
+// progress does; download ticks are not printed, only their start and end.
+// Closed with a summary, it prints the summary line.
 type PlainReporter struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start time.Time
+	mu     sync.Mutex
+	w      io.Writer
+	start  time.Time
+	closed bool
 }
 
 // NewPlainReporter writes plain progress lines to w.
@@ -52,11 +118,14 @@ func NewPlainReporter(w io.Writer) *PlainReporter {
 
 // Report implements Reporter.
 func (p *PlainReporter) Report(e Event) {
-	if e.Status == "downloading" && e.Bytes > 0 {
+	if e.Status == "downloading" && (e.Bytes > 0 || e.Total != 0) {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
 	elapsed := time.Since(p.start).Seconds()
 	subject := e.Runtime
 	if e.Arch != "" {
@@ -78,10 +147,25 @@ func (p *PlainReporter) Report(e Event) {
 	fmt.Fprintln(p.w, line)
 }
 
-// JSONReporter prints one JSON object per event.
+// Close implements Closer: it prints the summary line, if any.
+func (p *PlainReporter) Close(s *Summary) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	if s != nil {
+		fmt.Fprintln(p.w, s.String())
+	}
+}
+
+// JSONReporter prints one JSON object per event. Closed with a summary,
+// it prints a last event with Status "summary".
 type JSONReporter struct {
-	mu  sync.Mutex
-	enc *json.Encoder
+	mu     sync.Mutex
+	enc    *json.Encoder
+	closed bool
 }
 
 // NewJSONReporter writes JSON progress events to w.
@@ -91,7 +175,64 @@ func NewJSONReporter(w io.Writer) *JSONReporter { return &JSONReporter{enc: json
 func (j *JSONReporter) Report(e Event) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	_ = j.enc.Encode(e)
+	if !j.closed {
+		_ = j.enc.Encode(e)
+	}
+}
+
+// Close implements Closer: it prints the summary event, if any.
+func (j *JSONReporter) Close(s *Summary) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return
+	}
+	j.closed = true
+	if s != nil {
+		_ = j.enc.Encode(Event{Time: time.Now(), Status: "summary", Summary: s})
+	}
+}
+
+// UploadCounter counts the blob bytes pushes send to registries (PATCH and
+// PUT bodies of blob uploads; blobs the registry has, and mounts, send
+// none). Count wraps a RegistryOptions' transport with it.
+type UploadCounter struct {
+	n    atomic.Int64
+	next http.RoundTripper
+}
+
+// CountUploads returns o with its transport wrapped by a new UploadCounter.
+func CountUploads(o manifests.RegistryOptions) (manifests.RegistryOptions, *UploadCounter) {
+	c := &UploadCounter{next: o.Transport}
+	if c.next == nil {
+		c.next = remote.DefaultTransport
+	}
+	o.Transport = c
+	return o, c
+}
+
+// Bytes returns the bytes uploaded so far.
+func (c *UploadCounter) Bytes() int64 { return c.n.Load() }
+
+// RoundTrip implements http.RoundTripper.
+func (c *UploadCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.Contains(req.URL.Path, "/blobs/uploads/") && (req.Method == http.MethodPatch || req.Method == http.MethodPut) &&
+		req.Body != nil && req.Body != http.NoBody {
+		req = req.Clone(req.Context())
+		req.Body = &countingBody{ReadCloser: req.Body, n: &c.n}
+	}
+	return c.next.RoundTrip(req)
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 // HumanBytes formats n as B, KiB, MiB or GiB.
@@ -106,4 +247,50 @@ func HumanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMG"[exp])
+}
+
+// downloadWatch turns the download store's progress callbacks into
+// "downloading" events (Bytes of Total) of the components fetching each URL.
+type downloadWatch struct {
+	mu       sync.Mutex
+	next     int
+	watchers map[string]map[int]func(Event)
+}
+
+// watch sends the progress of url's download to ev until the returned
+// function is called.
+func (d *downloadWatch) watch(url string, ev func(Event)) (unwatch func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id := d.next
+	d.next++
+	if d.watchers[url] == nil {
+		d.watchers[url] = map[int]func(Event){}
+	}
+	d.watchers[url][id] = ev
+	return func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		delete(d.watchers[url], id)
+		if len(d.watchers[url]) == 0 {
+			delete(d.watchers, url)
+		}
+	}
+}
+
+// progress is the download store's Progress callback.
+func (d *downloadWatch) progress(p fetch.Progress) {
+	d.mu.Lock()
+	evs := make([]func(Event), 0, len(d.watchers[p.URL]))
+	for _, ev := range d.watchers[p.URL] {
+		evs = append(evs, ev)
+	}
+	d.mu.Unlock()
+	total := p.Total
+	if total == 0 {
+		total = -1
+	}
+	for _, ev := range evs {
+		ev(Event{Status: "downloading", Bytes: p.Done, Total: total, Message: p.URL})
+	}
 }

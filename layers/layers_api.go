@@ -191,6 +191,19 @@ func (r Recipe) inputDest(i int) string {
 	return ""
 }
 
+// WriteTar writes r's layer as an uncompressed tar to w, without the cache
+// (for tools and tests that need a component's files).
+func WriteTar(ctx context.Context, w io.Writer, r Recipe) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	tw := unpack.NewWriter(w, r.Epoch)
+	if err := r.write(ctx, tw); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
 // check refuses recipes that cannot make a layer.
 func (r Recipe) check() error {
 	fail := func(format string, args ...any) error {

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -24,7 +26,11 @@ import (
 //
 // An existing dir is replaced only when it is an OCI layout (holds an
 // oci-layout file) or is empty; anything else is refused, never deleted.
-func WriteOCILayout(dir string, idx v1.ImageIndex, refName string) (err error) {
+//
+// referrers are OCI artifacts about the images (SBOMs, see NewArtifact):
+// they are written in the same layout, listed in index.json by their
+// descriptor with its artifactType and no ref name.
+func WriteOCILayout(dir string, idx v1.ImageIndex, refName string, referrers ...v1.Image) (err error) {
 	fail := func(err error) error { return fmt.Errorf("write OCI layout %s: %w", dir, err) }
 	if refName == "" {
 		return fail(errors.New("no ref name"))
@@ -84,6 +90,7 @@ func WriteOCILayout(dir string, idx v1.ImageIndex, refName string) (err error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fail(err)
 	}
+	removeStaleWrites(parent, "."+filepath.Base(abs)+".new-")
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(abs)+".new-*")
 	if err != nil {
 		return fail(err)
@@ -107,6 +114,9 @@ func WriteOCILayout(dir string, idx v1.ImageIndex, refName string) (err error) {
 		if err := p.AppendDescriptor(c); err != nil {
 			return fail(err)
 		}
+	}
+	if err := appendReferrers(p, referrers); err != nil {
+		return fail(err)
 	}
 	if err := syncTree(tmp); err != nil {
 		return fail(err)
@@ -212,4 +222,26 @@ func syncDir(dir string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+// staleWriteAge is how old an unfinished layout write must be before a later
+// write removes it: older than any write in progress could be.
+const staleWriteAge = 6 * time.Hour
+
+// removeStaleWrites removes the temporary directories (prefix*) that writes
+// killed before their rename left next to an output, once they are older
+// than staleWriteAge (a write in progress is recent, and is left alone).
+func removeStaleWrites(parent, prefix string) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleWriteAge {
+			_ = os.RemoveAll(filepath.Join(parent, e.Name()))
+		}
+	}
 }

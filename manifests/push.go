@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -29,7 +31,55 @@ type PushResult struct {
 // pushed to repo:3.9 has its images at repo:3.9-x86_64 and repo:3.9-arm64.
 // Each perArch image must be one of idx's manifests: REF-<arch> is then
 // exactly what the index lists (Lambda rejects an index for a function).
+// Push is NewPushSession(o).Push: use one session for several pushes.
 func Push(ctx context.Context, ref string, idx v1.ImageIndex, perArch map[string]v1.Image, o RegistryOptions) (*PushResult, error) {
+	return NewPushSession(o).Push(ctx, ref, idx, perArch)
+}
+
+// PushSession pushes several images (one build's runtimes) with one
+// go-containerregistry Pusher, so that
+//   - each blob's existence is checked at most once per repository (and a
+//     blob found or written there is not checked again), and
+//   - a blob already pushed to (or found in) another repository of the
+//     same registry during the session is mounted from it (a cross-
+//     repository blob mount, POST ...?mount=DIGEST&from=REPO) instead of
+//     uploaded again. A registry that refuses the mount gets the upload.
+//
+// It is safe for concurrent use.
+type PushSession struct {
+	o RegistryOptions
+
+	mu     sync.Mutex
+	pusher *remote.Pusher
+	// known maps a registry host to the blobs known to be in each of its
+	// repositories: digest -> a repository holding it.
+	known map[string]map[v1.Hash]name.Repository
+}
+
+// NewPushSession starts a session pushing with o.
+func NewPushSession(o RegistryOptions) *PushSession {
+	return &PushSession{o: o, known: map[string]map[v1.Hash]name.Repository{}}
+}
+
+// getPusher makes the session's Pusher on first use (with the first
+// push's context: go-containerregistry keeps it for the Pusher's requests
+// made without one).
+func (s *PushSession) getPusher(ctx context.Context) (*remote.Pusher, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pusher == nil {
+		p, err := remote.NewPusher(s.o.remoteOptions(ctx)...)
+		if err != nil {
+			return nil, err
+		}
+		s.pusher = p
+	}
+	return s.pusher, nil
+}
+
+// Push is the package's Push within the session.
+func (s *PushSession) Push(ctx context.Context, ref string, idx v1.ImageIndex, perArch map[string]v1.Image) (*PushResult, error) {
+	o := s.o
 	used := o.rewrite(ref)
 	fail := func(err error) (*PushResult, error) { return nil, newRefError("push", ref, used, err) }
 	if idx == nil {
@@ -52,8 +102,7 @@ func Push(ctx context.Context, ref string, idx v1.ImageIndex, perArch map[string
 		inIndex[d.Digest] = true
 	}
 
-	opts := o.remoteOptions(ctx)
-	pusher, err := remote.NewPusher(opts...)
+	pusher, err := s.getPusher(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -85,9 +134,10 @@ func Push(ctx context.Context, ref string, idx v1.ImageIndex, perArch map[string
 		if err != nil {
 			return fail(err)
 		}
-		if err := pusher.Push(ctx, at, img); err != nil {
+		if err := pusher.Push(ctx, at, s.mountable(at.Context(), img)); err != nil {
 			return nil, newRefError("push", tagFor(ref, arch), at.Name(), err)
 		}
+		s.learn(at.Context(), img)
 		res.Arch[k] = at.Name() + "@" + d.String()
 	}
 	if err := pusher.Push(ctx, tag, idx); err != nil {
@@ -95,6 +145,124 @@ func Push(ctx context.Context, ref string, idx v1.ImageIndex, perArch map[string
 	}
 	res.Index = tag.Name() + "@" + idxDigest.String()
 	return res, nil
+}
+
+// blobs returns the digests of img's layers and config.
+func blobs(img v1.Image) ([]v1.Hash, error) {
+	ls, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Hash, 0, len(ls)+1)
+	for _, l := range ls {
+		d, err := l.Digest()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	cd, err := img.ConfigName()
+	if err != nil {
+		return nil, err
+	}
+	return append(out, cd), nil
+}
+
+// learn records that repo now holds every blob of img (it was just pushed).
+func (s *PushSession) learn(repo name.Repository, img v1.Image) {
+	ds, err := blobs(img)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.known[repo.RegistryStr()]
+	if m == nil {
+		m = map[v1.Hash]name.Repository{}
+		s.known[repo.RegistryStr()] = m
+	}
+	for _, d := range ds {
+		if _, ok := m[d]; !ok {
+			m[d] = repo
+		}
+	}
+}
+
+// mountable returns img with the layers that another repository of repo's
+// registry holds wrapped as remote.MountableLayer, so go-containerregistry
+// mounts them from there when repo lacks them.
+func (s *PushSession) mountable(repo name.Repository, img v1.Image) v1.Image {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.known[repo.RegistryStr()]
+	if len(m) == 0 {
+		return img
+	}
+	from := map[v1.Hash]name.Repository{}
+	for d, r := range m {
+		if r.RepositoryStr() != repo.RepositoryStr() {
+			from[d] = r
+		}
+	}
+	if len(from) == 0 {
+		return img
+	}
+	return &mountImage{Image: img, from: from}
+}
+
+// mountImage is an image whose layers (and config) may be mounted from
+// other repositories of the registry it is pushed to.
+type mountImage struct {
+	v1.Image
+	from map[v1.Hash]name.Repository
+}
+
+func (m *mountImage) wrap(l v1.Layer) v1.Layer {
+	d, err := l.Digest()
+	if err != nil {
+		return l
+	}
+	if r, ok := m.from[d]; ok {
+		return &remote.MountableLayer{Layer: l, Reference: r.Digest(d.String())}
+	}
+	return l
+}
+
+// Layers implements v1.Image.
+func (m *mountImage) Layers() ([]v1.Layer, error) {
+	ls, err := m.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Layer, len(ls))
+	for i, l := range ls {
+		out[i] = m.wrap(l)
+	}
+	return out, nil
+}
+
+// LayerByDigest implements v1.Image.
+func (m *mountImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	l, err := m.Image.LayerByDigest(h)
+	if err != nil {
+		return nil, err
+	}
+	return m.wrap(l), nil
+}
+
+// ConfigLayer implements partial.WithConfigLayer: the config blob is
+// mounted like a layer.
+func (m *mountImage) ConfigLayer() (v1.Layer, error) {
+	l, err := partial.ConfigLayer(m.Image)
+	if err != nil {
+		return nil, err
+	}
+	return m.wrap(l), nil
+}
+
+// Descriptor keeps the wrapped image's descriptor (annotations, platform).
+func (m *mountImage) Descriptor() (*v1.Descriptor, error) {
+	return partial.Descriptor(m.Image)
 }
 
 // archTag returns REPO:TAG-arch for tag REPO:TAG.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -35,6 +36,9 @@ type RegistryOptions struct {
 	// Jobs is the number of concurrent blob transfers of a push; 0 means
 	// go-containerregistry's default (4).
 	Jobs int
+	// StallTimeout is how long a registry request may make no progress
+	// before it is abandoned and retried; 0 means DefaultStallTimeout.
+	StallTimeout time.Duration
 }
 
 // plainHTTPAllowed reports whether the registry host (HOST or HOST:PORT) may
@@ -133,6 +137,7 @@ func (o RegistryOptions) remoteOptions(ctx context.Context) []remote.Option {
 	if tr == nil {
 		tr = remote.DefaultTransport
 	}
+	tr = faultTolerant(tr, o.StallTimeout)
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(kc),
@@ -141,6 +146,7 @@ func (o RegistryOptions) remoteOptions(ctx context.Context) []remote.Option {
 	if o.Jobs > 0 {
 		opts = append(opts, remote.WithJobs(o.Jobs))
 	}
+	opts = append(opts, retryOptions()...)
 	return opts
 }
 

@@ -179,7 +179,7 @@ func Build(ctx context.Context, plan *builder.Plan, pub builder.Publish, o Optio
 		LayersCached:    int64(bk.ComponentVerticesCached),
 		BytesDownloaded: lb.Stats().BytesDownloaded,
 	}
-	md, err := builder.Write(ctx, res, plan, builder.Publish{Outputs: pub.Outputs}, o.Registry, o.Reporter)
+	md, err := builder.Write(ctx, res, plan, builder.Publish{Outputs: pub.Outputs, SBOM: pub.SBOM, Tool: pub.Tool}, o.Registry, o.Reporter)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +192,17 @@ func Build(ctx context.Context, plan *builder.Plan, pub builder.Publish, o Optio
 		im.Pushed = r.pushed.Index
 		for _, pm := range im.Platforms {
 			pm.Pushed = r.pushed.Arch[pm.Arch]
+		}
+		if pub.SBOM {
+			// The same documents as in the layouts: a referrer of each platform image.
+			sboms, err := builder.ImageSBOMs(plan, r.image, pub.Tool, im)
+			if err != nil {
+				return nil, err
+			}
+			ref := strings.ReplaceAll(pub.Push, "{runtime}", r.image.Runtime.Identifier)
+			if _, err := manifests.PushReferrers(ctx, ref, sboms, o.Registry); err != nil {
+				return nil, fmt.Errorf("%s: pushing the SBOMs to %s: %w", r.image.Runtime.Identifier, ref, err)
+			}
 		}
 	}
 	if pub.MetadataFile != "" {

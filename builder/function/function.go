@@ -53,7 +53,9 @@ type Request struct {
 	// Archs: empty means every arch of the runtime, or x86_64 with Base.
 	Archs           []images.Arch
 	AllowDeprecated bool
-	Today           time.Time
+	// Locked refuses any artifact of the runtime not pinned by sha256.
+	Locked bool
+	Today  time.Time
 }
 
 // Result is a built function image: one image per architecture.
@@ -68,6 +70,10 @@ type Result struct {
 	Stats builder.Stats
 	// Warnings were reported already; they are kept for the caller.
 	Warnings []string
+	// Plan and Runtime are the runtime image's plan and build (--runtime);
+	// nil with --base. The SBOM is made from them.
+	Plan    *builder.Plan
+	Runtime *builder.ImageResult
 }
 
 // Check validates the request before any work.
@@ -124,7 +130,7 @@ func Build(ctx context.Context, cat *images.Catalog, req Request, epoch time.Tim
 	if req.Runtime != "" {
 		var err error
 		plan, err = builder.MakePlan(cat, builder.Request{
-			Runtimes: []string{req.Runtime}, Archs: req.Archs, AllowDeprecated: req.AllowDeprecated, Today: req.Today,
+			Runtimes: []string{req.Runtime}, Archs: req.Archs, AllowDeprecated: req.AllowDeprecated, Today: req.Today, Locked: req.Locked,
 		}, epoch)
 		if err != nil {
 			return nil, err
@@ -191,7 +197,7 @@ func Build(ctx context.Context, cat *images.Catalog, req Request, epoch time.Tim
 		if err != nil {
 			return nil, err
 		}
-		res.Name = req.Runtime
+		res.Name, res.Plan, res.Runtime = req.Runtime, plan, br.Images[0]
 		res.Stats.LayersBuilt += br.Stats.LayersBuilt
 		res.Stats.LayersCached += br.Stats.LayersCached
 		res.Stats.BytesDownloaded += br.Stats.BytesDownloaded

@@ -22,6 +22,9 @@ type Publish struct {
 	// Push-<arch>, even when there is one). Lambda rejects an index.
 	Index        bool
 	MetadataFile string
+	// SBOM and Tool: as builder.Publish's.
+	SBOM bool
+	Tool string
 }
 
 // LayoutName is the org.opencontainers.image.ref.name of the index in an
@@ -75,11 +78,17 @@ func Write(ctx context.Context, res *Result, p Publish, reg manifests.RegistryOp
 		}
 		im.Platforms = append(im.Platforms, pm)
 	}
+	var sboms []v1.Image
+	if p.SBOM && (p.Push != "" || builder.HasOCI(p.Outputs)) {
+		if sboms, err = res.sboms(p.Tool, im); err != nil {
+			return nil, err
+		}
+	}
 	for _, o := range p.Outputs {
 		rep.Report(builder.Event{Time: time.Now(), Status: "writing", Message: o.Kind + ":" + o.Path})
 		switch o.Kind {
 		case "oci":
-			if err := manifests.WriteOCILayout(o.Path, res.Index, LayoutName); err != nil {
+			if err := manifests.WriteOCILayout(o.Path, res.Index, LayoutName, sboms...); err != nil {
 				return nil, err
 			}
 		case "docker":
@@ -98,6 +107,10 @@ func Write(ctx context.Context, res *Result, p Publish, reg manifests.RegistryOp
 	}
 	if p.Push != "" {
 		rep.Report(builder.Event{Time: time.Now(), Status: "pushing", Message: p.Push})
+		// The SBOMs go first, so that the tags move last.
+		if _, err := manifests.PushReferrers(ctx, p.Push, sboms, reg); err != nil {
+			return nil, fmt.Errorf("pushing the SBOMs to %s: %w", p.Push, err)
+		}
 		switch {
 		case p.Index:
 			pushed, err := manifests.Push(ctx, p.Push, res.Index, perArch, reg)

@@ -97,7 +97,7 @@ func run(ctx context.Context, o Options, h host) (res *Result, err error) {
 
 	base, err := manifests.PullBase(ctx, o.Image, v1.Platform{OS: "linux", Architecture: o.Arch.OCI()}, o.Registry)
 	if err != nil {
-		return nil, err
+		return nil, localImageError(o.Image, err)
 	}
 	cf, err := base.Image.ConfigFile()
 	if err != nil {
@@ -303,4 +303,15 @@ func removeTemp(dir string) error {
 		return fmt.Errorf("remove %s: %w", dir, err)
 	}
 	return nil
+}
+
+// localImageError marks a local IMAGE (oci:DIR[:REF], docker:FILE[:TAG])
+// that cannot be read as the caller's to fix, a usage error (exit 2): the
+// path, the REF or the platform is wrong, as `rtbuild inspect` and
+// `rtbuild diff` report it. Registry errors keep their own classification.
+func localImageError(image string, err error) error {
+	if strings.HasPrefix(image, "oci:") || strings.HasPrefix(image, "docker:") {
+		return &builder.UsageError{Msg: err.Error() + " (check IMAGE: oci:DIR[:REF] or docker:FILE[:TAG])"}
+	}
+	return err
 }

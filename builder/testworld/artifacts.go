@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -183,6 +184,10 @@ func (s *ArtifactServer) GenerateArtifacts(cat *images.Catalog) (map[string]map[
 				}
 				for _, src := range srcs {
 					base := path.Base(src.URL)
+					dest := c.Dest
+					if src.Dest != "" {
+						dest = src.Dest
+					}
 					format := c.Format
 					if format == "" {
 						f, err := unpack.DetectFormat(src.URL)
@@ -191,11 +196,20 @@ func (s *ArtifactServer) GenerateArtifacts(cat *images.Catalog) (map[string]map[
 						}
 						format = f
 					}
-					if format == "raw" {
-						exp = append(exp, Expected{Path: path.Join(c.Dest, base), Mode: 0o644})
-					} else {
+					switch format {
+					case "raw":
+						exp = append(exp, Expected{Path: path.Join(dest, base), Mode: 0o644})
+					case "wheel", "gem-install":
+						names, err := installedNames(format, base)
+						if err != nil {
+							return nil, fmt.Errorf("component %s: %w", key, err)
+						}
+						for _, n := range names {
+							exp = append(exp, Expected{Path: path.Join(dest, n.name), Mode: n.mode})
+						}
+					default:
 						for _, e := range fixtureEntries(base) {
-							x := Expected{Path: path.Join(c.Dest, e.name), Mode: e.mode}
+							x := Expected{Path: path.Join(dest, e.name), Mode: e.mode}
 							if e.link != "" {
 								x.Mode, x.Symlink = 0, e.link
 							}
@@ -252,25 +266,7 @@ func buildArchive(format string, strip int, subdir string, entries []fileEntry, 
 			}
 			w.Write([]byte("not in the image\n"))
 		}
-		for _, e := range entries {
-			h := &zip.FileHeader{Name: prefix + e.name, Method: zip.Deflate}
-			if e.link != "" {
-				h.SetMode(0o777 | fs.ModeSymlink)
-				w, err := zw.CreateHeader(h)
-				if err != nil {
-					return nil, err
-				}
-				w.Write([]byte(e.link))
-				continue
-			}
-			h.SetMode(fs.FileMode(e.mode))
-			w, err := zw.CreateHeader(h)
-			if err != nil {
-				return nil, err
-			}
-			w.Write(e.body)
-		}
-		if err := zw.Close(); err != nil {
+		if err := writeZip(zw, prefix, entries); err != nil {
 			return nil, err
 		}
 		return buf.Bytes(), nil
@@ -293,23 +289,173 @@ func buildArchive(format string, strip int, subdir string, entries []fileEntry, 
 		if err != nil {
 			return nil, err
 		}
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		for _, f := range []struct {
-			name string
-			body []byte
-		}{{"metadata.gz", metaGz}, {"data.tar.gz", dataGz}} {
-			if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o444, Size: int64(len(f.body)), Typeflag: tar.TypeReg}); err != nil {
-				return nil, err
-			}
-			tw.Write(f.body)
-		}
-		if err := tw.Close(); err != nil {
-			return nil, err
-		}
-		return buf.Bytes(), nil
+		return gemOf(fileEntry{name: "metadata.gz", body: metaGz}, fileEntry{name: "data.tar.gz", body: dataGz})
+	case "wheel":
+		return fixtureWheel(path.Base(rawURL))
+	case "gem-install":
+		return fixtureGem(path.Base(rawURL))
 	}
 	return nil, fmt.Errorf("fixture world cannot make format %q", format)
+}
+
+// wheelName splits a wheel file name into distribution and version.
+func wheelName(base string) (string, string, error) {
+	parts := strings.Split(strings.TrimSuffix(base, ".whl"), "-")
+	if len(parts) < 5 || !strings.HasSuffix(base, ".whl") {
+		return "", "", fmt.Errorf("%q is not a wheel file name", base)
+	}
+	return parts[0], parts[1], nil
+}
+
+// gemName splits NAME-VERSION.gem.
+func gemName(base string) (string, string, error) {
+	stem := strings.TrimSuffix(base, ".gem")
+	i := strings.LastIndex(stem, "-")
+	if i <= 0 || stem == base {
+		return "", "", fmt.Errorf("%q is not a gem file name", base)
+	}
+	return stem[:i], stem[i+1:], nil
+}
+
+// installedNames are the files a fixture wheel or gem installs, relative
+// to the component's destination.
+func installedNames(format, base string) ([]fileEntry, error) {
+	var out []fileEntry
+	switch format {
+	case "wheel":
+		name, version, err := wheelName(base)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range wheelFiles(name, version) {
+			out = append(out, fileEntry{name: e.name, mode: e.mode})
+		}
+		di := name + "-" + version + ".dist-info/"
+		out = append(out, fileEntry{name: di + "INSTALLER", mode: 0o644}, fileEntry{name: di + "RECORD", mode: 0o644})
+	case "gem-install":
+		name, version, err := gemName(base)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range gemFiles(name) {
+			out = append(out, fileEntry{name: "gems/" + name + "-" + version + "/" + e.name, mode: e.mode})
+		}
+		out = append(out, fileEntry{name: "specifications/" + name + "-" + version + ".gemspec", mode: 0o644})
+	}
+	return out, nil
+}
+
+// wheelFiles are a fixture wheel's members other than its RECORD.
+func wheelFiles(name, version string) []fileEntry {
+	di := name + "-" + version + ".dist-info/"
+	return []fileEntry{
+		{name: name + "/__init__.py", mode: 0o644, body: []byte("# fixture " + name + " " + version + "\n")},
+		{name: name + "/tool.py", mode: 0o755, body: []byte("#!/usr/bin/env python3\nprint('fixture')\n")},
+		{name: di + "METADATA", mode: 0o644, body: []byte("Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n")},
+		{name: di + "WHEEL", mode: 0o644, body: []byte("Wheel-Version: 1.0\nGenerator: rtbuild-testworld\nRoot-Is-Purelib: true\nTag: py3-none-any\n")},
+	}
+}
+
+// fixtureWheel makes a wheel (PEP 427) with a RECORD of its files.
+func fixtureWheel(base string) ([]byte, error) {
+	name, version, err := wheelName(base)
+	if err != nil {
+		return nil, err
+	}
+	files := wheelFiles(name, version)
+	var record strings.Builder
+	for _, f := range files {
+		sum := sha256.Sum256(f.body)
+		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", f.name, base64.RawURLEncoding.EncodeToString(sum[:]), len(f.body))
+	}
+	di := name + "-" + version + ".dist-info/"
+	record.WriteString(di + "RECORD,,\n")
+	files = append(files, fileEntry{name: di + "RECORD", mode: 0o644, body: []byte(record.String())})
+	var buf bytes.Buffer
+	if err := writeZip(zip.NewWriter(&buf), "", files); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeZip writes entries (files and symlinks) under prefix and closes zw.
+func writeZip(zw *zip.Writer, prefix string, entries []fileEntry) error {
+	for _, e := range entries {
+		h := &zip.FileHeader{Name: prefix + e.name, Method: zip.Deflate}
+		body := e.body
+		if e.link != "" {
+			h.SetMode(0o777 | fs.ModeSymlink)
+			body = []byte(e.link)
+		} else {
+			h.SetMode(fs.FileMode(e.mode))
+		}
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(body); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
+}
+
+// gemOf is a .gem: a plain tar of its members (metadata.gz, data.tar.gz, ...).
+func gemOf(members ...fileEntry) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, m := range members {
+		if err := tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o444, Size: int64(len(m.body)), Typeflag: tar.TypeReg}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(m.body); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// gemFiles are a fixture gem's data files.
+func gemFiles(name string) []fileEntry {
+	return []fileEntry{
+		{name: "lib/" + name + ".rb", mode: 0o644, body: []byte("# fixture " + name + "\n")},
+		{name: "README.md", mode: 0o644, body: []byte("fixture " + name + "\n")},
+	}
+}
+
+// fixtureGem makes a .gem: metadata.gz (a YAML gemspec), data.tar.gz and
+// checksums.yaml.gz, as `gem build` writes them.
+func fixtureGem(base string) ([]byte, error) {
+	name, version, err := gemName(base)
+	if err != nil {
+		return nil, err
+	}
+	files := gemFiles(name)
+	var names []string
+	for _, f := range files {
+		names = append(names, f.name)
+	}
+	data, err := tarOf("", files)
+	if err != nil {
+		return nil, err
+	}
+	dataGz, err := compress("tar.gz", data)
+	if err != nil {
+		return nil, err
+	}
+	metaGz, err := compress("tar.gz", []byte(gemspecYAML(name, version, names, nil)))
+	if err != nil {
+		return nil, err
+	}
+	ms, ds := sha256.Sum256(metaGz), sha256.Sum256(dataGz)
+	sums, err := compress("tar.gz", []byte(fmt.Sprintf("---\nSHA256:\n  metadata.gz: %x\n  data.tar.gz: %x\n", ms, ds)))
+	if err != nil {
+		return nil, err
+	}
+	return gemOf(fileEntry{name: "metadata.gz", body: metaGz}, fileEntry{name: "data.tar.gz", body: dataGz}, fileEntry{name: "checksums.yaml.gz", body: sums})
 }
 
 func tarOf(prefix string, entries []fileEntry) ([]byte, error) {

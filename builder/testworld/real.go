@@ -270,7 +270,11 @@ func StartReal(t testing.TB, opts RealOptions) *RealWorld {
 				var out []any
 				for _, u := range list {
 					a := w.serve(t, u, arch, rc)
-					out = append(out, map[string]any{"url": u, "sha256": a.SHA256})
+					src := map[string]any{"url": u, "sha256": a.SHA256}
+					if d := sourceDest(c, u); d != "" {
+						src["dest"] = d // per-source dest (npm dependency trees)
+					}
+					out = append(out, src)
 				}
 				overlaySrcs[listKey] = out
 			}
@@ -366,6 +370,21 @@ func componentSourcesFor(c *images.Component, fields map[string]any) componentSo
 		}
 	}
 	return out
+}
+
+// sourceDest is the catalog's per-source dest of url in c, if any.
+func sourceDest(c *images.Component, url string) string {
+	if c == nil {
+		return ""
+	}
+	for _, list := range c.Sources {
+		for _, s := range list {
+			if s.URL == url && s.Dest != "" {
+				return s.Dest
+			}
+		}
+	}
+	return ""
 }
 
 func realContains(list []string, s string) bool {

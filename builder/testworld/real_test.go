@@ -296,8 +296,8 @@ func layoutImages(t *testing.T, dir string) map[images.Arch]v1.Image {
 	}
 	out := map[images.Arch]v1.Image{}
 	for _, d := range im.Manifests {
-		if !d.MediaType.IsImage() {
-			continue
+		if !d.MediaType.IsImage() || d.ArtifactType == "application/spdx+json" {
+			continue // indexes, and the SBOMs (artifacts about the images)
 		}
 		img, err := top.Image(d.Digest)
 		if err != nil {

@@ -157,3 +157,7 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return string(b.buf)
 }
+
+// Stop kills the registry now (by its own PID), for tests of what happens
+// when it is gone; the test's cleanup still waits for it.
+func (r *Registry) Stop() { _ = r.cmd.Process.Kill() }

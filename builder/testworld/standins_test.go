@@ -21,6 +21,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"crypto/sha512"
 	"debug/elf"
@@ -50,7 +51,8 @@ import (
 
 	"github.com/rtbuild/rtbuild/images"
 	nodejsric "github.com/rtbuild/rtbuild/images/ric/nodejs"
-	"github.com/rtbuild/rtbuild/layers/unpack"
+	"github.com/rtbuild/rtbuild/layers"
+	layerfetch "github.com/rtbuild/rtbuild/layers/fetch"
 )
 
 // ---- packaging ---------------------------------------------------------------
@@ -725,7 +727,11 @@ func installComponent(t *testing.T, cat *images.Catalog, key string, arch images
 			t.Fatal(err)
 		}
 		var layer bytes.Buffer
-		err := unpack.Archive(file, &layer, unpack.Options{Format: c.Format, Strip: c.Strip, Subdir: c.Subdir, Dest: c.Dest, Epoch: StandinTime, Name: s.URL})
+		err := layers.WriteTar(context.Background(), &layer, layers.Recipe{
+			Component: key, Version: c.Version, Kind: c.Kind, Format: c.Format, Strip: c.Strip, Subdir: c.Subdir,
+			Dest: c.Dest, Epoch: StandinTime, Interpreter: "/usr/bin/env python3",
+			Inputs: []*layerfetch.Artifact{{URL: s.URL, Path: file}}, InputDests: []string{s.Dest},
+		})
 		if err != nil {
 			t.Fatalf("unpacking %s as component %s: %v", s.URL, key, err)
 		}

@@ -3,6 +3,7 @@ package testworld
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -24,7 +25,11 @@ type World struct {
 	Mirrors []string
 	// Expect lists, per runtime and arch, the files the image must hold.
 	Expect map[string]map[images.Arch][]Expected
-	// Catalog is the embedded catalog the world was made from.
+	// LockFile pins the sources of components a package registry produces
+	// (pass it with --lock, after the overlay).
+	LockFile string
+	// Catalog is the catalog the world was made from: the embedded one with
+	// its lock and the world's stand-in toolchains.
 	Catalog *images.Catalog
 }
 
@@ -33,9 +38,39 @@ type World struct {
 // catalog, and the overlay catalog file.
 func Start(t testing.TB) *World {
 	t.Helper()
-	cat, err := images.Load()
+	cat0, err := images.Load()
 	if err != nil {
 		t.Fatalf("loading the embedded catalog: %v", err)
+	}
+	// Components a package registry produces that the embedded lock does not
+	// hold (the RPM toolchains) get stand-in sources: a tar.gz under
+	// /var/lang, so that every runtime builds in the world.
+	overlay := map[string]any{}
+	components := map[string]any{}
+	for key, c := range cat0.Components {
+		if !c.Resolve.Produces() || len(c.Sources) > 0 {
+			continue
+		}
+		srcs := map[string]any{}
+		for _, rt := range cat0.Runtimes {
+			if !slices.Contains(rt.Components, key) {
+				continue
+			}
+			for _, a := range rt.Architectures {
+				srcs[string(a)] = []any{map[string]any{"url": "https://standins.rtbuild.test/" + key + "/" + key + "-" + string(a) + ".tar.gz"}}
+			}
+		}
+		components[key] = map[string]any{"format": "tar.gz", "strip": 1, "dest": "/var/lang", "sources": srcs}
+	}
+	standins := filepath.Join(t.TempDir(), "standins.yaml")
+	if b, err := yaml.Marshal(map[string]any{"components": components}); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(standins, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := images.LoadWith(images.LoadOptions{Overlays: []string{standins}})
+	if err != nil {
+		t.Fatalf("loading the catalog with the world's stand-ins: %v", err)
 	}
 	w := &World{Catalog: cat}
 	w.Registry = StartRegistry(t)
@@ -45,7 +80,6 @@ func Start(t testing.TB) *World {
 		t.Fatalf("generating fixture artifacts: %v", err)
 	}
 
-	overlay := map[string]any{}
 	bases := map[string]any{}
 	registryHosts := map[string]bool{}
 	for key, b := range cat.Bases {
@@ -68,9 +102,12 @@ func Start(t testing.TB) *World {
 	}
 	overlay["bases"] = bases
 
-	components := map[string]any{}
+	// Sources a lock produces are pinned by the world's own lock file
+	// (applied after the embedded one); the rest by the overlay.
+	lock := &images.Lock{Catalog: cat.Version, Components: map[string]*images.LockedComponent{}}
 	for key, c := range cat.Components {
 		srcs := map[string]any{}
+		locked := &images.LockedComponent{Spec: images.SpecHash(c), Sources: map[images.Arch][]*images.Source{}}
 		for arch, list := range c.Sources {
 			var out []any
 			for _, s := range list {
@@ -79,16 +116,38 @@ func Start(t testing.TB) *World {
 					continue
 				}
 				out = append(out, map[string]any{"url": s.URL, "sha256": a.SHA256})
+				cp := *s
+				cp.SHA256 = a.SHA256
+				locked.Sources[arch] = append(locked.Sources[arch], &cp)
 			}
 			if len(out) > 0 {
 				srcs[string(arch)] = out
 			}
 		}
+		if c.Resolve.Produces() && len(locked.Sources) > 0 {
+			if _, standin := components[key]; !standin {
+				lock.Components[key] = locked
+				continue
+			}
+		}
 		if len(srcs) > 0 {
-			components[key] = map[string]any{"sources": srcs}
+			m, _ := components[key].(map[string]any)
+			if m == nil {
+				m = map[string]any{}
+			}
+			m["sources"] = srcs
+			components[key] = m
 		}
 	}
 	overlay["components"] = components
+	lb, err := lock.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.LockFile = filepath.Join(t.TempDir(), "fixture.lock.yaml")
+	if err := os.WriteFile(w.LockFile, lb, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	b, err := yaml.Marshal(overlay)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +171,7 @@ func Start(t testing.TB) *World {
 
 // Args returns the --catalog and --mirror flags that point rtbuild at the world.
 func (w *World) Args() []string {
-	args := []string{"--catalog", w.CatalogFile}
+	args := []string{"--catalog", w.CatalogFile, "--lock", w.LockFile}
 	for _, m := range w.Mirrors {
 		args = append(args, "--mirror", m)
 	}

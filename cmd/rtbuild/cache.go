@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -30,13 +33,14 @@ func newCacheCommand(g *globalFlags) *cobra.Command {
 		Example: `  rtbuild cache ls
   rtbuild cache du --format json
   rtbuild cache prune --keep-storage 5GB
-  rtbuild cache prune --older-than 30d`,
+  rtbuild cache prune --older-than 30d
+  rtbuild cache export rtbuild-cache.tar && rtbuild cache import rtbuild-cache.tar`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return &builder.UsageError{Msg: "missing subcommand: use `rtbuild cache ls`, `du` or `prune`"}
+			return &builder.UsageError{Msg: "missing subcommand: use `rtbuild cache ls`, `du`, `prune`, `export` or `import`"}
 		},
 	}
-	cmd.AddCommand(newCacheLsCommand(g), newCacheDuCommand(g), newCachePruneCommand(g))
+	cmd.AddCommand(newCacheLsCommand(g), newCacheDuCommand(g), newCachePruneCommand(g), newCacheExportCommand(g), newCacheImportCommand(g))
 	return cmd
 }
 
@@ -142,6 +146,12 @@ func newCacheDuCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "du",
 		Short: "Show the cache's disk usage per kind",
+		Long: joinLines(
+			"Show, per kind of cache entry (download: verified upstream artifacts and base-image",
+			"blobs; layer: built component layers), the number of entries and the size of their",
+			"blobs, then the total. The small key and URL records that name the blobs, and the",
+			"temporary files of writes in progress, are not counted.",
+		),
 		Example: `  rtbuild cache du
   rtbuild cache du --format json`,
 		Args: usageArgs(cobra.NoArgs),
@@ -257,4 +267,61 @@ func plural(n int) string {
 		return "y"
 	}
 	return "ies"
+}
+
+func newCacheExportCommand(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "export FILE",
+		Short: "Write the cache (downloads, layers, fetched bases) to a tar file, for an air-gapped machine",
+		Long: joinLines(
+			"Write the cache directory's verified downloads, built layers and the base images",
+			"`rtbuild fetch` saved to FILE (a tar, written atomically). `rtbuild cache import FILE`",
+			"on another machine verifies every blob and adds them to its cache; then",
+			"`rtbuild image --offline` builds there with the same digests.",
+		),
+		Example: `  rtbuild fetch python3.9 && rtbuild cache export rtbuild-cache.tar`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := g.resolveCacheDir()
+			if err != nil {
+				return err
+			}
+			st, err := cachemgmt.Export(dir, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "exported %d file(s), %s, from %s to %s\n", st.Files, builder.HumanBytes(st.Bytes), dir, args[0])
+			return nil
+		},
+	}
+}
+
+func newCacheImportCommand(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import FILE",
+		Short: "Add a cache export's verified blobs to the cache",
+		Long: joinLines(
+			"Read FILE, written by `rtbuild cache export`, into the cache directory: every blob is",
+			"verified against its sha256 name before it is stored; what names a blob is added only",
+			"once the blob is there; bases are merged into the saved bases. A corrupt or foreign",
+			"member stops the import with an error; what was imported before it is valid.",
+		),
+		Example: `  rtbuild cache import rtbuild-cache.tar && rtbuild image python3.9 --offline`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := g.resolveCacheDir()
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(args[0]); errors.Is(err, fs.ErrNotExist) {
+				return &builder.UsageError{Msg: fmt.Sprintf("cache import: %s does not exist: give the file rtbuild cache export wrote", args[0])}
+			}
+			st, err := cachemgmt.Import(dir, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "imported %d file(s), %s, into %s (%d already present)\n", st.Files, builder.HumanBytes(st.Bytes), dir, st.Skipped)
+			return nil
+		},
+	}
 }

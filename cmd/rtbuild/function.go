@@ -18,6 +18,7 @@ func newFunctionCommand(g *globalFlags) *cobra.Command {
 		pub             function.Publish
 		progress        string
 		allowDeprecated bool
+		locked          bool
 		offline         bool
 		jobs            int
 	)
@@ -48,7 +49,7 @@ func newFunctionCommand(g *globalFlags) *cobra.Command {
   rtbuild function --runtime python3.9 --handler app.handler --zip fn.zip --layer deps.zip --env STAGE=prod
   rtbuild function --base public.ecr.aws/lambda/nodejs:14 --handler app.handler --src . --output docker:fn.tar
   rtbuild function --runtime provided.al2 --handler bootstrap --src out --arch x86_64,arm64 --push ghcr.io/acme/fn:1`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			env, err := g.buildEnv(archs, outputs)
 			if err != nil {
@@ -56,6 +57,7 @@ func newFunctionCommand(g *globalFlags) *cobra.Command {
 			}
 			cat, reg, cacheDir, epoch := env.cat, env.reg, env.cacheDir, env.epoch
 			req.Archs = env.archs
+			pub.Tool = "rtbuild-" + version
 			pub.Outputs = append(pub.Outputs, env.outputs...)
 			if len(pub.Outputs) == 0 && pub.Push == "" {
 				pub.Outputs = []builder.Output{{Kind: "oci", Path: "rtbuild-out/function"}}
@@ -77,7 +79,9 @@ func newFunctionCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req.AllowDeprecated, req.Today = allowDeprecated, time.Now().UTC()
+			defer builder.CloseReporter(reporter, nil) // a no-op after the summary
+			reg, uploads := builder.CountUploads(reg)
+			req.AllowDeprecated, req.Today, req.Locked = allowDeprecated, time.Now().UTC(), locked
 			start := time.Now()
 			res, err := function.Build(cmd.Context(), cat, req, epoch, builder.Options{
 				CacheDir: cacheDir, Registry: reg, Offline: offline, Jobs: jobs, Reporter: reporter,
@@ -89,16 +93,17 @@ func newFunctionCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			sum := summary(start, md, res.Stats, uploads)
+			sum.Pushed = pub.Push != ""
+			builder.CloseReporter(reporter, sum)
 			for _, pm := range md.Images[0].Platforms {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", pm.Arch, pm.Digest)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "built the function image (%d arch(s)) in %.1fs: %d layer(s) built, %d cached, %s downloaded\n",
-				len(res.Platforms), time.Since(start).Seconds(), res.Stats.LayersBuilt, res.Stats.LayersCached, builder.HumanBytes(res.Stats.BytesDownloaded))
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&req.Runtime, "runtime", "", "runtime to build the function on (see `rtbuild runtimes`)")
+	f.StringVar(&req.Runtime, "runtime", "", "runtime to build the function on (see rtbuild runtimes)")
 	f.StringVar(&req.Base, "base", "", "runtime image to build the function on: REGISTRY/REPO[:TAG], oci:DIR[:REF] or docker:FILE[:TAG]")
 	f.StringVar(&req.Handler, "handler", "", "the function's handler; it becomes CMD (required)")
 	f.StringVar(&req.Src, "src", "", "directory of code, put under /var/task")
@@ -111,9 +116,11 @@ func newFunctionCommand(g *globalFlags) *cobra.Command {
 	f.StringVar(&pub.Push, "push", "", "push to REF (one arch) or REF-<arch> (several)")
 	f.BoolVar(&pub.Index, "index", false, "also push an image index at REF (each arch at REF-<arch>); Lambda cannot use it")
 	f.StringVar(&pub.MetadataFile, "metadata-file", "", "write the build's results as JSON to FILE")
+	f.BoolVar(&pub.SBOM, "sbom", true, "attach an SPDX 2.3 SBOM to each platform image as an OCI referrer (OCI layouts and pushes)")
 	f.StringVar(&progress, "progress", "auto", "progress output: auto, tty, plain or json")
 	f.BoolVar(&allowDeprecated, "allow-deprecated", false, "build on a runtime in deprecation phase 2")
-	f.BoolVar(&offline, "offline", false, "use only the download store; fail on anything missing")
-	f.IntVar(&jobs, "jobs", 0, "layers built concurrently (default: number of CPUs)")
+	f.BoolVar(&offline, "offline", false, "use only the download store and the bases rtbuild fetch saved; fail on anything missing")
+	f.BoolVar(&locked, "locked", false, "refuse any artifact not pinned by sha256 (see rtbuild lock --check)")
+	f.IntVar(&jobs, "jobs", 0, "layers built concurrently (default: number of CPUs, at most 8)")
 	return cmd
 }

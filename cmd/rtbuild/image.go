@@ -2,16 +2,16 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 
 	"github.com/rtbuild/rtbuild/builder"
 	"github.com/rtbuild/rtbuild/builder/buildkit"
+	"github.com/rtbuild/rtbuild/layers/cache"
 	"github.com/rtbuild/rtbuild/manifests"
 )
 
@@ -23,10 +23,13 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 		metadataFile    string
 		progress        string
 		allowDeprecated bool
+		locked          bool
 		offline         bool
 		jobs            int
 		backend         string
 		bk              buildkitFlags
+		withSBOM        bool
+		compression     string
 	)
 	cmd := &cobra.Command{
 		Use:   "image RUNTIME...",
@@ -49,14 +52,14 @@ func newImageCommand(g *globalFlags) *cobra.Command {
       --buildkit-tls-ca ca.pem --buildkit-tls-cert cert.pem --buildkit-tls-key key.pem \
       --cache-from type=registry,ref=ghcr.io/acme/cache:python3.9 \
       --cache-to type=registry,ref=ghcr.io/acme/cache:python3.9,mode=max --push ghcr.io/acme/lambda/python:3.9`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, err := g.buildEnv(archs, outputs)
 			if err != nil {
 				return err
 			}
 			cat, reg, cacheDir, want, epoch := env.cat, env.reg, env.cacheDir, env.archs, env.epoch
-			pub := builder.Publish{Push: push, MetadataFile: metadataFile, Outputs: env.outputs}
+			pub := builder.Publish{Push: push, MetadataFile: metadataFile, Outputs: env.outputs, SBOM: withSBOM, Tool: "rtbuild-" + version}
 			if len(pub.Outputs) == 0 && push == "" {
 				pub.Outputs = builder.DefaultOutputs()
 			}
@@ -64,14 +67,22 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer builder.CloseReporter(reporter, nil) // a no-op after the summary
 			if backend != "native" && backend != "buildkit" {
 				return &builder.UsageError{Msg: fmt.Sprintf("invalid --backend %q: use native (in-process, the default) or buildkit", backend)}
 			}
 			if backend == "native" && bk.used(cmd) {
 				return &builder.UsageError{Msg: "--buildkit-* and --cache-to/--cache-from flags need --backend buildkit"}
 			}
+			comp, err := cache.ParseCompression(compression)
+			if err != nil {
+				return &builder.UsageError{Msg: "invalid --compression: " + strings.TrimPrefix(err.Error(), "unknown layer compression ")}
+			}
+			if backend == "buildkit" && comp != cache.Gzip {
+				return &builder.UsageError{Msg: "--compression " + string(comp) + " needs --backend native (BuildKit compresses its own layers)"}
+			}
 			plan, err := builder.MakePlan(cat, builder.Request{
-				Runtimes: args, Archs: want, AllowDeprecated: allowDeprecated, Today: time.Now().UTC(),
+				Runtimes: args, Archs: want, AllowDeprecated: allowDeprecated, Today: time.Now().UTC(), Locked: locked,
 			}, epoch)
 			if err != nil {
 				return err
@@ -89,15 +100,17 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				sum := summary(start, md, md.Cache, nil)
+				sum.Where = "buildkitd " + opts.Addr
+				builder.CloseReporter(reporter, sum)
 				for _, im := range md.Images {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", im.Runtime, im.Digest)
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "built %d image(s) in %.1fs on buildkitd %s: %d component layer(s) built, %d cached\n",
-					len(md.Images), time.Since(start).Seconds(), opts.Addr, md.Cache.LayersBuilt, md.Cache.LayersCached)
 				return nil
 			}
+			reg, uploads := builder.CountUploads(reg)
 			res, err := builder.Build(cmd.Context(), plan, builder.Options{
-				CacheDir: cacheDir, Registry: reg, Offline: offline, Jobs: jobs, Reporter: reporter,
+				CacheDir: cacheDir, Registry: reg, Offline: offline, Jobs: jobs, Reporter: reporter, Compression: comp,
 			})
 			if err != nil {
 				return err
@@ -106,11 +119,12 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			sum := summary(start, md, res.Stats, uploads)
+			sum.Pushed = push != ""
+			builder.CloseReporter(reporter, sum)
 			for _, im := range md.Images {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", im.Runtime, im.Digest)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "built %d image(s) in %.1fs: %d layer(s) built, %d cached, %s downloaded\n",
-				len(md.Images), time.Since(start).Seconds(), res.Stats.LayersBuilt, res.Stats.LayersCached, builder.HumanBytes(res.Stats.BytesDownloaded))
 			return nil
 		},
 	}
@@ -121,8 +135,11 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 	f.StringVar(&metadataFile, "metadata-file", "", "write the build's results as JSON to FILE")
 	f.StringVar(&progress, "progress", "auto", "progress output: auto, tty, plain or json")
 	f.BoolVar(&allowDeprecated, "allow-deprecated", false, "build runtimes in deprecation phase 2")
-	f.BoolVar(&offline, "offline", false, "use only the download store; fail on anything missing")
-	f.IntVar(&jobs, "jobs", 0, "layers built concurrently (default: number of CPUs)")
+	f.BoolVar(&offline, "offline", false, "use only the download store and the bases rtbuild fetch saved; fail on anything missing")
+	f.BoolVar(&locked, "locked", false, "refuse any artifact not pinned by sha256 (see rtbuild lock --check)")
+	f.IntVar(&jobs, "jobs", 0, "layers built concurrently (default: number of CPUs, at most 8)")
+	f.StringVar(&compression, "compression", "gzip", "layer compression: gzip (what Lambda accepts) or zstd (application/vnd.oci.image.layer.v1.tar+zstd)")
+	f.BoolVar(&withSBOM, "sbom", true, "attach an SPDX 2.3 SBOM to each platform image as an OCI referrer (OCI layouts and pushes)")
 	f.StringVar(&backend, "backend", "native", "executor: native (in-process) or buildkit (a buildkitd; see docs/buildkit.md)")
 	bk.register(f)
 	return cmd
@@ -176,21 +193,4 @@ func (b *buildkitFlags) options(cacheDir string, reg manifests.RegistryOptions, 
 		o.CacheFrom = append(o.CacheFrom, c)
 	}
 	return o, nil
-}
-
-// newReporter picks the progress output: tty when stderr is a terminal (for
-// now the same line format as plain), plain lines otherwise, or JSON events.
-func newReporter(mode string, w io.Writer) (builder.Reporter, error) {
-	switch mode {
-	case "auto", "tty", "plain":
-		if mode == "auto" {
-			if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
-				return builder.NewPlainReporter(w), nil
-			}
-		}
-		return builder.NewPlainReporter(w), nil
-	case "json":
-		return builder.NewJSONReporter(w), nil
-	}
-	return nil, &builder.UsageError{Msg: fmt.Sprintf("invalid --progress %q: use auto, tty, plain or json", mode)}
 }

@@ -57,7 +57,7 @@ func newInspectCommand(g *globalFlags) *cobra.Command {
 			}
 			res, err := manifests.Resolve(cmd.Context(), args[0], reg)
 			if err != nil {
-				return err
+				return localImageError(args[0], err)
 			}
 			rep, err := inspect.Inspect(res, cat, day)
 			if err != nil {
@@ -164,8 +164,19 @@ func orDash(s string) string {
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := check(cmd, args); err != nil {
-			return &builder.UsageError{Msg: err.Error()}
+			return &builder.UsageError{Msg: err.Error() + "; usage: " + cmd.UseLine() + " (see " + cmd.CommandPath() + " --help)"}
 		}
 		return nil
 	}
+}
+
+// localImageError marks a local IMAGE (oci:DIR[:REF], docker:FILE[:TAG])
+// that cannot be read as a usage error (exit 2): the path or REF is wrong,
+// as rtbuild run and rtbuild diff report it. Registry errors keep their
+// own exit codes (4 when the registry is unreachable).
+func localImageError(image string, err error) error {
+	if strings.HasPrefix(image, "oci:") || strings.HasPrefix(image, "docker:") {
+		return &builder.UsageError{Msg: err.Error() + " (check IMAGE: oci:DIR[:REF] or docker:FILE[:TAG])"}
+	}
+	return err
 }

@@ -113,7 +113,9 @@ func TestInspectErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"inspect", "oci:" + dir + ":nope"}, 1, `no entry named "nope"`},
+		{[]string{"inspect", "oci:" + dir + ":nope"}, 2, `no entry named "nope"`},
+		{[]string{"inspect", "oci:" + dir + "/missing"}, 2, dir + "/missing is not an OCI image layout (no oci-layout file) (check IMAGE: oci:DIR[:REF] or docker:FILE[:TAG])"},
+		{[]string{"inspect", "docker:" + dir + "/missing.tar"}, 2, "no such file or directory"},
 		{[]string{"inspect", "oci:" + dir, "--format", "yaml"}, 2, `invalid --format "yaml"`},
 		{[]string{"inspect"}, 2, "accepts 1 arg"},
 	} {

@@ -46,7 +46,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "rtbuild: "+oneLine(err.Error()))
+	err = unknownCommand(err)
+	if msg := oneLine(err.Error()); msg != "" {
+		fmt.Fprintln(stderr, "rtbuild: "+msg)
+	}
 	return exitCode(ctx, err)
 }
 
@@ -56,9 +59,13 @@ func exitCode(ctx context.Context, err error) int {
 	var unreachable *fetch.UnreachableError
 	var flagErr *flagError
 	var registry interface{ Unreachable() bool }
+	var coded interface{ exitStatus() int }
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return exitCanceled
+	case errors.As(err, &coded):
+		// A command's own status (`rtbuild diff`: 1 for differences, 2 on trouble).
+		return coded.exitStatus()
 	case errors.As(err, &usage), errors.As(err, &flagErr):
 		return exitUsage
 	case errors.As(err, &mismatch):
@@ -69,6 +76,22 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUpstream
 	}
 	return exitFailure
+}
+
+// unknownCommand turns cobra's untyped "unknown command" error into a
+// usage error (exit 2) on one line that says where to look.
+func unknownCommand(err error) error {
+	var usage *builder.UsageError
+	msg := err.Error()
+	if errors.As(err, &usage) || !strings.HasPrefix(msg, "unknown command ") {
+		return err
+	}
+	head, suggestions, found := strings.Cut(msg, "\n\nDid you mean this?\n")
+	msg = strings.TrimSpace(head)
+	if found {
+		msg += " (did you mean " + strings.Join(strings.Fields(suggestions), " or ") + "?)"
+	}
+	return &builder.UsageError{Msg: msg + "; see rtbuild --help"}
 }
 
 // flagError marks errors in command-line usage.

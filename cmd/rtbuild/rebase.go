@@ -37,7 +37,7 @@ func newRebaseCommand(g *globalFlags) *cobra.Command {
   rtbuild rebase ghcr.io/acme/fn/a:prod ghcr.io/acme/fn/b:prod --onto ghcr.io/acme/lambda/nodejs:14-x86_64
   rtbuild rebase ghcr.io/acme/fn/orders@sha256:... --old ghcr.io/acme/lambda/python@sha256:... \
       --onto ghcr.io/acme/lambda/python:3.9 --push ghcr.io/acme/fn/orders:2`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if onto == "" {
 				return &builder.UsageError{Msg: "rebase needs --onto RUNTIME_REF (the new runtime image)"}

@@ -35,10 +35,20 @@ func newRuntimesCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "runtimes",
 		Short: "List the runtimes rtbuild can build, with their support status",
+		Long: joinLines(
+			"List every runtime of the effective catalog (the embedded one with --catalog overlays)",
+			"in Lambda's order: identifier, name, operating system, architectures, the SDK it ships",
+			"and its support status, computed from its deprecation dates on --date (default today):",
+			"supported, deprecated phase 1 (Lambda no longer patches it; rtbuild image warns) or",
+			"deprecated phase 2 (rtbuild image refuses it without --allow-deprecated).",
+			"",
+			"--format json prints an array of objects with the keys identifier, name, family, os,",
+			"architectures, sdk, deprecation (phase1 and phase2: YYYY-MM-DD or null) and status.",
+		),
 		Example: `  rtbuild runtimes
   rtbuild runtimes --format json
   rtbuild runtimes --date 2022-01-01`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cat, err := g.loadCatalog()
 			if err != nil {

@@ -184,8 +184,16 @@ func TestPutGetLayer(t *testing.T) {
 	}
 	var onDisk map[string]any
 	raw, _ := os.ReadFile(filepath.Join(c.Dir(), "keys", key+".json"))
-	if err := json.Unmarshal(raw, &onDisk); err != nil || fmt.Sprint(onDisk) != fmt.Sprintf("map[diffID:%s digest:%s mediaType:%s size:%d]", e.DiffID, e.Digest, e.MediaType, e.Size) {
-		t.Fatalf("key file %s (%v)", raw, err)
+	if err := json.Unmarshal(raw, &onDisk); err != nil {
+		t.Fatal(err)
+	}
+	stampOnDisk := onDisk["stamp"]
+	delete(onDisk, "stamp")
+	if fmt.Sprint(onDisk) != fmt.Sprintf("map[diffID:%s digest:%s format:%s mediaType:%s size:%d]", e.DiffID, e.Digest, FormatGzip, e.MediaType, e.Size) {
+		t.Fatalf("key file %s", raw)
+	}
+	if st, ok := stampOnDisk.(map[string]any); !ok || st["size"] != float64(e.Size) || st["mtime"] == float64(0) {
+		t.Fatalf("key file without the blob's stamp: %s", raw)
 	}
 	if fs := files(t, c.Dir()); fmt.Sprint(fs) != fmt.Sprintf("[blobs/sha256/%s keys/%s.json]", e.Digest.Hex, key) {
 		t.Fatalf("cache holds %v", fs)
@@ -236,10 +244,28 @@ func TestCorruptEntriesAreDiscarded(t *testing.T) {
 			overwrite(t, filepath.Join(c.Dir(), "keys", key+".json"), []byte(`{"digest":"sha256:abc","diffID":"sha256:abc","size":1,"mediaType":"x"}`))
 		}},
 		{"key size wrong", func(t *testing.T, c *Cache, e *Entry) {
-			bad := *e
+			bad := record{Entry: *e, Format: FormatGzip}
 			bad.Size++
 			raw, _ := json.Marshal(bad)
 			overwrite(t, filepath.Join(c.Dir(), "keys", key+".json"), raw)
+		}},
+		{"key of an older format", func(t *testing.T, c *Cache, e *Entry) {
+			// What rtbuild wrote before the format was recorded: a valid
+			// entry, but not of the bytes this encoder makes.
+			raw, _ := json.Marshal(e)
+			overwrite(t, filepath.Join(c.Dir(), "keys", key+".json"), raw)
+		}},
+		{"blob bit flip, size and mtime kept", func(t *testing.T, c *Cache, e *Entry) {
+			flipKeepingTimes(t, c.BlobPath(e))
+		}},
+		{"blob replaced by another file of the same size and mtime", func(t *testing.T, c *Cache, e *Entry) {
+			p := c.BlobPath(e)
+			fi, _ := os.Stat(p)
+			b, _ := os.ReadFile(p)
+			b[len(b)/3] ^= 0x40
+			os.Remove(p)
+			overwrite(t, p, b)
+			os.Chtimes(p, fi.ModTime(), fi.ModTime())
 		}},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/rtbuild/rtbuild/layers/atomicfile"
 )
 
 // exportMarker is the first member of an export: it names the format.
@@ -224,7 +226,7 @@ func Import(dir, file string) (TransferStats, error) {
 				st.Skipped++
 				continue
 			}
-			if err := writeSmall(tmpDir, dst, b); err != nil {
+			if err := atomicfile.Write(dst, b, 0o644); err != nil {
 				return fail(err)
 			}
 		case keyPath.MatchString(name):
@@ -242,7 +244,7 @@ func Import(dir, file string) (TransferStats, error) {
 				st.Skipped++
 				continue
 			}
-			if err := writeSmall(tmpDir, dst, b); err != nil {
+			if err := atomicfile.Write(dst, b, 0o644); err != nil {
 				return fail(err)
 			}
 		case name == "bases/oci-layout":
@@ -251,7 +253,7 @@ func Import(dir, file string) (TransferStats, error) {
 				return fail(err)
 			}
 			if _, err := os.Stat(dst); err != nil {
-				if err := writeSmall(tmpDir, dst, b); err != nil {
+				if err := atomicfile.Write(dst, b, 0o644); err != nil {
 					return fail(err)
 				}
 			}
@@ -260,7 +262,7 @@ func Import(dir, file string) (TransferStats, error) {
 			if err != nil {
 				return fail(err)
 			}
-			if err := mergeIndex(tmpDir, dst, b); err != nil {
+			if err := mergeIndex(dst, b); err != nil {
 				return fail(err)
 			}
 		default:
@@ -308,37 +310,10 @@ func importBlob(r io.Reader, tmpDir, dst, want string) error {
 	return os.Rename(tmp.Name(), dst)
 }
 
-// writeSmall writes b to dst through a temporary file and a rename.
-func writeSmall(tmpDir, dst string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(tmpDir, "file-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
-}
-
 // mergeIndex merges the manifests of an OCI index.json into dst's: an
 // entry of the same ref name is replaced, others are appended. Entries
 // whose manifest blob is missing are refused.
-func mergeIndex(tmpDir, dst string, b []byte) error {
+func mergeIndex(dst string, b []byte) error {
 	type index struct {
 		SchemaVersion int               `json:"schemaVersion"`
 		MediaType     string            `json:"mediaType,omitempty"`
@@ -384,5 +359,5 @@ func mergeIndex(tmpDir, dst string, b []byte) error {
 	if err != nil {
 		return err
 	}
-	return writeSmall(tmpDir, dst, out)
+	return atomicfile.Write(dst, out, 0o644)
 }

@@ -100,8 +100,10 @@ func (s *Store) download(ctx context.Context, url, fetched, want string) (a *Art
 	if err != nil {
 		return nil, &fetchError{err: err, retryAfter: noRetryAfter}
 	}
+	// Messages name the URL without a password a mirror rule may carry.
+	shown := u.Redacted()
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, &fetchError{err: fmt.Errorf("unsupported URL scheme %q in %s (want http or https)", u.Scheme, fetched), retryAfter: noRetryAfter}
+		return nil, &fetchError{err: fmt.Errorf("unsupported URL scheme %q in %s (want http or https)", u.Scheme, shown), retryAfter: noRetryAfter}
 	}
 
 	// A transfer that receives nothing for s.stall is cancelled (and retried).
@@ -111,7 +113,7 @@ func (s *Store) download(ctx context.Context, url, fetched, want string) (a *Art
 	defer stall.Stop()
 	netErr := func(err error, transient bool) *fetchError {
 		if context.Cause(dctx) == errStalled && ctx.Err() == nil {
-			return &fetchError{err: fmt.Errorf("GET %s: no data received for %s", fetched, s.stall), transient: true, retryAfter: noRetryAfter}
+			return &fetchError{err: fmt.Errorf("GET %s: no data received for %s", shown, s.stall), transient: true, retryAfter: noRetryAfter}
 		}
 		return &fetchError{err: err, transient: transient, retryAfter: noRetryAfter}
 	}
@@ -130,7 +132,7 @@ func (s *Store) download(ctx context.Context, url, fetched, want string) (a *Art
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection reusable
-		fe := &fetchError{err: fmt.Errorf("GET %s: %s", fetched, resp.Status), retryAfter: noRetryAfter}
+		fe := &fetchError{err: fmt.Errorf("GET %s: %s", shown, resp.Status), retryAfter: noRetryAfter}
 		switch c := resp.StatusCode; {
 		case c >= 500, c == http.StatusTooManyRequests, c == http.StatusRequestTimeout:
 			fe.transient = true
@@ -175,12 +177,12 @@ func (s *Store) download(ctx context.Context, url, fetched, want string) (a *Art
 			break
 		}
 		if rerr != nil {
-			return nil, netErr(fmt.Errorf("GET %s: reading the body after %d bytes: %w", fetched, n, rerr), true)
+			return nil, netErr(fmt.Errorf("GET %s: reading the body after %d bytes: %w", shown, n, rerr), true)
 		}
 	}
 	s.report(url, n, total)
 	if total >= 0 && n != total {
-		return nil, &fetchError{err: fmt.Errorf("GET %s: truncated: got %d of %d bytes", fetched, n, total), transient: true, retryAfter: noRetryAfter}
+		return nil, &fetchError{err: fmt.Errorf("GET %s: truncated: got %d of %d bytes", shown, n, total), transient: true, retryAfter: noRetryAfter}
 	}
 	got := hex.EncodeToString(h.Sum(nil))
 	if want != "" && got != want {

@@ -169,7 +169,7 @@ func TestFetchFailures(t *testing.T) {
 				if !errors.As(err, &dm) {
 					t.Fatalf("error %T %v, want *DigestMismatchError", err, err)
 				}
-				want := fmt.Sprintf("digest mismatch for URL: expected sha256:%s, got sha256:%s", otherHex, bodyHex)
+				want := fmt.Sprintf("digest mismatch for URL: expected sha256:%s, got sha256:%s (%s)", otherHex, bodyHex, mismatchHint)
 				if got := strings.Replace(err.Error(), dm.URL, "URL", 1); got != want {
 					t.Fatalf("message %q, want %q", got, want)
 				}

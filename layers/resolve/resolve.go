@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -116,6 +117,10 @@ func (o Options) Open(ctx context.Context, url, accept string) (io.ReadCloser, e
 				return nil, ctx.Err()
 			}
 			last = fmt.Errorf("GET %s: %w", target, err)
+			var dns *net.DNSError
+			if errors.As(err, &dns) && dns.IsNotFound {
+				return nil, last // a host that does not exist stays so
+			}
 		case resp.StatusCode == http.StatusOK:
 			return resp.Body, nil
 		default:
