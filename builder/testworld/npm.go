@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rtbuild/rtbuild/layers/atomicfile"
 )
 
 // NpmRegistry is the npm registry NpmTarball downloads from. Packages from
@@ -111,7 +113,7 @@ func NpmTarball(t testing.TB, name, version string) string {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFileAtomic(sidecar, []byte(integrity), 0o644); err != nil {
+	if err := atomicfile.Write(sidecar, []byte(integrity), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -260,23 +262,4 @@ func extractFile(tgz, name, out string, mode os.FileMode) error {
 		}
 		return os.Rename(tmp.Name(), out)
 	}
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".write-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

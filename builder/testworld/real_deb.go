@@ -28,6 +28,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/rtbuild/rtbuild/layers/atomicfile"
 )
 
 // DebPackage is one downloaded Debian package.
@@ -119,7 +121,7 @@ func DebianPackages(t testing.TB, goarch string, roots ...string) []DebPackage {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := writeFileAtomic(setFile, b, 0o644); err != nil {
+			if err := atomicfile.Write(setFile, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			return pkgs

@@ -33,6 +33,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rtbuild/rtbuild/layers/atomicfile"
 )
 
 // StandinTime is the modification time of every file in a stand-in package.
@@ -463,7 +465,7 @@ func JavaJar(t testing.TB, srcDir, jarName string) []byte {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFileAtomic(out, jar, 0o644); err != nil {
+	if err := atomicfile.Write(out, jar, 0o644); err != nil {
 		t.Fatalf("caching %s: %v", jarName, err)
 	}
 	// Drop builds of older sources of this jar.

@@ -15,7 +15,13 @@ var update = flag.Bool("update", false, "rewrite testdata/golden/*.golden with t
 // the file when -update is given.
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name+".golden")
+	checkGoldenIn(t, "golden", name, got)
+}
+
+// checkGoldenIn is checkGolden for testdata/<dir>/<name>.golden.
+func checkGoldenIn(t *testing.T, dir, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", dir, name+".golden")
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
