@@ -3,8 +3,8 @@ package builder
 import (
 	"context"
 	"path/filepath"
-	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -39,14 +39,13 @@ func Fetch(ctx context.Context, plan *Plan, opts Options) (*FetchResult, error) 
 	seenURL := map[string]bool{}
 	seenBase := map[string]bool{}
 	g, gctx := errgroup.WithContext(ctx)
-	jobs := opts.Jobs
-	if jobs <= 0 {
-		jobs = runtime.NumCPU()
+	if opts.Jobs > 0 {
+		g.SetLimit(opts.Jobs)
+	} else {
+		g.SetLimit(FetchJobs)
 	}
-	g.SetLimit(max(jobs, 4)) // downloads wait on the network more than on the CPU
-	results := make(chan int64, 1024)
+	var downloaded atomic.Int64
 	var bases []string
-	baseDigests := map[string]string{}
 	for _, rp := range plan.Runtimes {
 		for _, pp := range rp.Platforms {
 			if ref := pp.BaseRef; !seenBase[ref] && !strings.HasPrefix(ref, "oci:") && !strings.HasPrefix(ref, "docker:") {
@@ -70,7 +69,7 @@ func Fetch(ctx context.Context, plan *Plan, opts Options) (*FetchResult, error) 
 							opts.Reporter.Report(Event{Time: time.Now(), Status: "warning", Message: a.Warning})
 						}
 						opts.Reporter.Report(Event{Time: time.Now(), Runtime: rp.Runtime.Identifier, Arch: string(pp.Arch), Component: step.ComponentKey, Version: step.Component.Version, Status: "downloaded", Bytes: a.Downloaded, Message: s.URL})
-						results <- a.Downloaded
+						downloaded.Add(a.Downloaded)
 						return nil
 					})
 				}
@@ -90,21 +89,11 @@ func Fetch(ctx context.Context, plan *Plan, opts Options) (*FetchResult, error) 
 			return nil
 		})
 	}
-	done := make(chan struct{})
-	go func() {
-		for n := range results {
-			res.BytesDownloaded += n
-		}
-		close(done)
-	}()
-	err = g.Wait()
-	close(results)
-	<-done
-	if err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	res.BytesDownloaded = downloaded.Load()
 	for i, ref := range bases {
-		baseDigests[ref] = digests[i]
 		res.Bases = append(res.Bases, ref+"@"+digests[i])
 	}
 	return res, nil

@@ -45,8 +45,6 @@ type Failure struct {
 type Result struct {
 	// Locked are the components resolved in this run.
 	Locked []string `json:"locked"`
-	// Unchanged are components without a resolve block that were already pinned by the catalog.
-	Unchanged []string `json:"unchanged"`
 	// Failed are the components that could not be resolved.
 	Failed []Failure `json:"failed"`
 }
@@ -64,10 +62,7 @@ func Run(ctx context.Context, cat *images.Catalog, runtimes []*images.Runtime, i
 	for _, key := range cat.LockKeys(runtimes...) {
 		comp := cat.Components[key]
 		if comp.Resolve == nil {
-			if pinnedByCatalog(comp) {
-				res.Unchanged = append(res.Unchanged, key)
-			}
-			continue
+			continue // pinned by the catalog itself, or not at all (lock --check says which)
 		}
 		if o.Progress != nil {
 			o.Progress(key, "resolving from "+comp.Resolve.Registry)
@@ -82,17 +77,6 @@ func Run(ctx context.Context, cat *images.Catalog, runtimes []*images.Runtime, i
 		res.Locked = append(res.Locked, key)
 	}
 	return res
-}
-
-func pinnedByCatalog(c *images.Component) bool {
-	for _, list := range c.Sources {
-		for _, s := range list {
-			if s.SHA256 == "" {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // componentArchs are the archs the runtimes build the component for.

@@ -7,7 +7,6 @@ package testworld
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -84,39 +83,15 @@ func GoToolchainLayer(t testing.TB) string {
 	}
 	name := fmt.Sprintf("%s-%s-%s", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	out := filepath.Join(dir, name+"-"+hex.EncodeToString(h.Sum(nil))[:16]+".tar.gz")
-	if fileExists(out) {
-		return out
-	}
-	unlock, err := lockFile(filepath.Join(dir, ".lock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	if fileExists(out) {
-		return out
-	}
 	start := time.Now()
-	tmp, err := os.CreateTemp(dir, ".layer-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(tmp.Name())
-	zw, err := gzip.NewWriterLevel(tmp, gzip.BestSpeed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := writeGoToolchain(zw, root); err != nil {
-		tmp.Close()
-		t.Fatalf("Go toolchain layer from %s: %v", root, err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := tmp.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		t.Fatal(err)
+	built := buildCachedLayer(t, out, filepath.Join(dir, ".lock"), func(zw io.Writer) error {
+		if err := writeGoToolchain(zw, root); err != nil {
+			return fmt.Errorf("Go toolchain layer from %s: %w", root, err)
+		}
+		return nil
+	})
+	if !built {
+		return out
 	}
 	// Layers of other toolchains are stale.
 	if old, err := filepath.Glob(filepath.Join(dir, "go*.tar.gz")); err == nil {

@@ -8,7 +8,6 @@ package testworld
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -564,46 +563,19 @@ func RealRootfsFor(t testing.TB, arch images.Arch, packages ...string) *RealRoot
 	}
 	out := filepath.Join(dir, hex.EncodeToString(h.Sum(nil))[:24]+".tar.gz")
 	rf := &RealRootfs{Arch: arch, Packages: debs, Layer: out}
-	if fileExists(out) {
-		return rf
-	}
-	unlock, err := lockFile(filepath.Join(CacheDir(t), "debian", goarch, ".lock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	if fileExists(out) {
-		return rf
-	}
 	start := time.Now()
-	tmp, err := os.CreateTemp(dir, ".layer-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(tmp.Name())
-	zw, err := gzip.NewWriterLevel(tmp, gzip.BestSpeed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths := make([]string, len(debs))
-	for i, d := range debs {
-		paths[i] = d.File
-	}
-	if err := WriteRootfsLayer(zw, paths, files, links); err != nil {
-		tmp.Close()
-		t.Fatalf("real rootfs for %s: %v", arch, err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := tmp.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		t.Fatal(err)
+	built := buildCachedLayer(t, out, filepath.Join(CacheDir(t), "debian", goarch, ".lock"), func(zw io.Writer) error {
+		paths := make([]string, len(debs))
+		for i, d := range debs {
+			paths[i] = d.File
+		}
+		if err := WriteRootfsLayer(zw, paths, files, links); err != nil {
+			return fmt.Errorf("real rootfs for %s: %w", arch, err)
+		}
+		return nil
+	})
+	if !built {
+		return rf
 	}
 	t.Logf("real rootfs layer for %s (%d packages) built in %s", arch, len(debs), time.Since(start).Round(time.Millisecond))
 	return rf

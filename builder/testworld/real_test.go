@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rtbuild/rtbuild/images"
@@ -271,7 +270,7 @@ func checkRealBuild(t *testing.T, w *RealWorld) {
 	}
 
 	for _, rt := range []string{"provided.al2", "nodejs14.x"} {
-		imgs := layoutImages(t, filepath.Join(out, rt))
+		imgs := LayoutImages(t, filepath.Join(out, rt))
 		for _, arch := range realArchs {
 			img := imgs[arch]
 			if img == nil {
@@ -281,39 +280,6 @@ func checkRealBuild(t *testing.T, w *RealWorld) {
 			t.Run(rt+"/"+string(arch), func(t *testing.T) { checkRealImage(t, rt, arch, img) })
 		}
 	}
-}
-
-// layoutImages returns the single-arch images of an OCI layout written by rtbuild.
-func layoutImages(t *testing.T, dir string) map[images.Arch]v1.Image {
-	t.Helper()
-	top, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		t.Fatalf("reading %s: %v", dir, err)
-	}
-	im, err := top.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[images.Arch]v1.Image{}
-	for _, d := range im.Manifests {
-		if !d.MediaType.IsImage() || d.ArtifactType == "application/spdx+json" {
-			continue // indexes, and the SBOMs (artifacts about the images)
-		}
-		img, err := top.Image(d.Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf, err := img.ConfigFile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		arch, err := images.ParseArch(cf.Architecture)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[arch] = img
-	}
-	return out
 }
 
 // checkRealImage checks one built image, and runs what it can.

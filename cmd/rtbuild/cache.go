@@ -107,6 +107,18 @@ func writeEntryTable(w io.Writer, entries []cachemgmt.Entry) error {
 	return tw.Flush()
 }
 
+// cacheEntries checks --format and lists the cache directory's entries.
+func (g *globalFlags) cacheEntries(format string) ([]cachemgmt.Entry, error) {
+	if err := checkFormat(format); err != nil {
+		return nil, err
+	}
+	dir, err := g.resolveCacheDir()
+	if err != nil {
+		return nil, err
+	}
+	return cachemgmt.List(dir)
+}
+
 func newCacheLsCommand(g *globalFlags) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
@@ -120,14 +132,7 @@ func newCacheLsCommand(g *globalFlags) *cobra.Command {
   rtbuild cache ls --format json`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			dir, err := g.resolveCacheDir()
-			if err != nil {
-				return err
-			}
-			entries, err := cachemgmt.List(dir)
+			entries, err := g.cacheEntries(format)
 			if err != nil {
 				return err
 			}
@@ -156,14 +161,7 @@ func newCacheDuCommand(g *globalFlags) *cobra.Command {
   rtbuild cache du --format json`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			dir, err := g.resolveCacheDir()
-			if err != nil {
-				return err
-			}
-			entries, err := cachemgmt.List(dir)
+			entries, err := g.cacheEntries(format)
 			if err != nil {
 				return err
 			}

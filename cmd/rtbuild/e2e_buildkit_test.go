@@ -82,40 +82,6 @@ func flatten(t *testing.T, img v1.Image) map[string]fsEntry {
 	return out
 }
 
-// platformImages returns the single-arch images of an OCI layout rtbuild
-// wrote (its index.json lists the index and each platform's manifest).
-func platformImages(t *testing.T, dir string) map[string]v1.Image {
-	t.Helper()
-	top, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		t.Fatalf("reading %s: %v", dir, err)
-	}
-	im, err := top.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]v1.Image{}
-	for _, d := range im.Manifests {
-		if !d.MediaType.IsImage() || d.ArtifactType == "application/spdx+json" {
-			continue // indexes, and the SBOMs (artifacts about the images)
-		}
-		img, err := top.Image(d.Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf, err := img.ConfigFile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := images.ParseArch(cf.Architecture)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[string(a)] = img
-	}
-	return out
-}
-
 // buildkitArgs are the flags that send a build to bk.
 func buildkitArgs(bk *testworld.Buildkitd) []string {
 	return []string{"--backend", "buildkit", "--buildkit-addr", bk.Addr}
@@ -168,10 +134,10 @@ func TestBuildKitParity(t *testing.T) {
 				}
 			}
 
-			nimgs, bimgs := platformImages(t, native), platformImages(t, bkOut)
+			nimgs, bimgs := testworld.LayoutImages(t, native), testworld.LayoutImages(t, bkOut)
 			for _, arch := range rt.Architectures {
 				a := string(arch)
-				ni, bi := nimgs[a], bimgs[a]
+				ni, bi := nimgs[arch], bimgs[arch]
 				if ni == nil || bi == nil {
 					t.Fatalf("%s: native image %v, BuildKit image %v", a, ni != nil, bi != nil)
 				}
@@ -314,7 +280,7 @@ func checkBuildKitOutputs(t *testing.T, w *testworld.World, rt *images.Runtime, 
 		}
 		if d, err := di.ConfigName(); err != nil {
 			t.Fatal(err)
-		} else if li := platformImages(t, layoutDir)[pm.Arch]; li != nil {
+		} else if li := testworld.LayoutImages(t, layoutDir)[images.Arch(pm.Arch)]; li != nil {
 			if ld, _ := li.ConfigName(); ld != d {
 				t.Errorf("%s: docker archive config %s, layout's %s", pm.Arch, d, ld)
 			}

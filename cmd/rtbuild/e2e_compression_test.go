@@ -4,11 +4,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/rtbuild/rtbuild/builder/testworld"
+	"github.com/rtbuild/rtbuild/images"
 )
 
 // TestCompressionZstd: --compression zstd gives zstd layers for rtbuild's
@@ -31,24 +30,9 @@ func TestCompressionZstd(t *testing.T) {
 	if zs.Cache.LayersBuilt == 0 {
 		t.Fatalf("first build built nothing: %+v", zs.Cache)
 	}
-	idx, err := layout.ImageIndexFromPath(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var img v1.Image
-	for _, d := range im.Manifests {
-		if d.MediaType == types.OCIManifestSchema1 && d.ArtifactType != "application/spdx+json" { // not an SBOM
-			if img, err = idx.Image(d.Digest); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	img := testworld.LayoutImages(t, out)[images.X86_64]
 	if img == nil {
-		t.Fatalf("no image manifest in the layout: %+v", im)
+		t.Fatalf("no x86_64 image in the layout %s", out)
 	}
 	m, err := img.Manifest()
 	if err != nil {

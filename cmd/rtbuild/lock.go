@@ -42,8 +42,8 @@ func newLockCommand(g *globalFlags) *cobra.Command {
   rtbuild image nodejs14.x --lock rtbuild.lock.yaml --locked
   rtbuild lock --output images/catalog.lock.yaml     # maintainers: the shipped lock`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "table" && format != "json" {
-				return &builder.UsageError{Msg: fmt.Sprintf("invalid --format %q: use table or json", format)}
+			if err := checkFormat(format); err != nil {
+				return err
 			}
 			if check {
 				cat, err := g.loadCatalog()
@@ -218,7 +218,7 @@ func newFetchCommand(g *globalFlags) *cobra.Command {
 	f.StringArrayVar(&archs, "arch", nil, "architecture: x86_64 (amd64) or arm64; repeatable or comma-separated (default: every arch the runtime supports)")
 	f.BoolVar(&allowDeprecated, "allow-deprecated", false, "fetch runtimes in deprecation phase 2")
 	f.BoolVar(&locked, "locked", false, "refuse any artifact not pinned by sha256 (see rtbuild lock --check)")
-	f.IntVar(&jobs, "jobs", 0, "concurrent downloads (default: number of CPUs, at least 4)")
+	f.IntVar(&jobs, "jobs", 0, "concurrent downloads (default 8, a build's bound on fetches)")
 	f.StringVar(&progress, "progress", "auto", "progress output: auto, tty, plain or json")
 	return cmd
 }
