@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
 	"regexp"
@@ -118,15 +117,11 @@ func loadFiles(files []namedFile) (*Catalog, error) {
 		}
 		prov.record(f.name, root)
 	}
-	out, err := yaml.Marshal(merged)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
-	}
+	// Each file's fields were checked on its own (checkFields), so the
+	// merged tree decodes directly.
 	var c Catalog
-	dec := yaml.NewDecoder(bytes.NewReader(out))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		// Each file was checked on its own; a failure here is a bug.
+	if err := merged.Decode(&c); err != nil {
+		// A failure here is a bug.
 		return nil, fmt.Errorf("catalog (merged): %s", yamlMessage(err))
 	}
 	if err := c.validate(prov); err != nil {
@@ -476,6 +471,14 @@ func (p provenance) record(file string, root *yaml.Node) {
 				for j := 0; j+1 < len(v.Content); j += 2 {
 					p[kind+"/"+v.Content[j].Value] = file
 				}
+			} else {
+				// `components: null` clears every entry below it.
+				for key := range p {
+					if strings.HasPrefix(key, kind+"/") {
+						delete(p, key)
+					}
+				}
+				p[kind+"/*"] = file
 			}
 		case "runtimes":
 			for _, item := range v.Content {
@@ -485,6 +488,17 @@ func (p provenance) record(file string, root *yaml.Node) {
 			}
 		}
 	}
+}
+
+// deletedBy returns the file that last set or deleted the entry kind/name,
+// or the file that cleared the whole mapping of its kind after the entry
+// was last set.
+func (p provenance) deletedBy(kind, name string) (string, bool) {
+	if f, ok := p[kind+"/"+name]; ok {
+		return f, true
+	}
+	f, ok := p[kind+"/*"]
+	return f, ok
 }
 
 // file returns the file that last set an entry (kind and name) or a

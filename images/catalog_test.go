@@ -441,6 +441,22 @@ func TestLoadErrorFileForDeletionsAndTopLevel(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "catalog "+del+`: runtime "python3.9": field "components[3]": unknown component "simplejson"`) {
 		t.Errorf("deleting a used component: %v", err)
 	}
+	// Clearing a whole mapping (the fuzzer found this one) is the
+	// overlay's doing, not the embedded runtimes' that refer to it.
+	for _, clear := range []struct{ text, want string }{
+		{"components: null\n", `: runtime "nodejs14.x": field "components[0]": unknown component "nodejs14"`},
+		{"bases: ~\n", `: runtime "nodejs14.x": field "base": unknown base "al2" (have none)`},
+	} {
+		path := writeOverlay(t, "clear.yaml", clear.text)
+		if _, err := Load(path); err == nil || !strings.HasPrefix(err.Error(), "catalog "+path+clear.want) {
+			t.Errorf("%q: %v", clear.text, err)
+		}
+	}
+	later := writeOverlay(t, "readd.yaml", "components: {nodejs14: {kind: file, version: \"1\", description: x, path: /x, content: x}}\n")
+	cleared := writeOverlay(t, "clear.yaml", "components: null\n")
+	if _, err := Load(cleared, later); err == nil || !strings.HasPrefix(err.Error(), "catalog "+cleared+`: runtime "nodejs14.x": field "components[1]": unknown component "aws-sdk-js"`) {
+		t.Errorf("cleared then one re-added: %v", err)
+	}
 	ver := writeOverlay(t, "version.yaml", "version: \"\"\n")
 	if _, err := Load(ver); err == nil || err.Error() != "catalog "+ver+`: field "version": required` {
 		t.Errorf("empty version: %v", err)

@@ -80,6 +80,17 @@ func (p *problems) add(kind, name, field, format string, args ...any) {
 		Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
+// addMissing reports a reference to an entry (refKind "component" or
+// "base", named ref) that the merged catalog lacks. When a file deleted the
+// entry, or cleared the whole mapping, that file is the one to look at, not
+// the file of the entry that refers to it.
+func (p *problems) addMissing(kind, name, field, refKind, ref, format string, args ...any) {
+	p.add(kind, name, field, format, args...)
+	if f, ok := p.prov.deletedBy(refKind, ref); ok {
+		p.list[len(p.list)-1].File = f
+	}
+}
+
 func (p *problems) err() error {
 	if len(p.list) == 0 {
 		return nil
@@ -318,7 +329,7 @@ func (c *Catalog) validateRuntime(p *problems, i int, r *Runtime) {
 	}
 	base, ok := c.Bases[r.Base]
 	if !ok || base == nil {
-		p.add(kind, id, "base", "unknown base %q (have %s)", r.Base, strings.Join(sortedKeys(c.Bases), ", "))
+		p.addMissing(kind, id, "base", "base", r.Base, "unknown base %q (have %s)", r.Base, listOrNone(sortedKeys(c.Bases)))
 	}
 	if len(r.Architectures) == 0 {
 		p.add(kind, id, "architectures", "required: x86_64, arm64 or both")
@@ -363,11 +374,7 @@ func (c *Catalog) validateRuntime(p *problems, i int, r *Runtime) {
 			p.add(kind, id, field, "component %q listed twice", key)
 			continue
 		case !ok || comp == nil:
-			p.add(kind, id, field, "unknown component %q", key)
-			if f, deleted := p.prov["component/"+key]; deleted {
-				// A later file deleted it: that is the file to look at.
-				p.list[len(p.list)-1].File = f
-			}
+			p.addMissing(kind, id, field, "component", key, "unknown component %q", key)
 			continue
 		}
 		seen[key] = true
@@ -388,6 +395,14 @@ func archKeys(c *Component) string {
 		s = append(s, string(a))
 	}
 	return strings.Join(s, ", ")
+}
+
+// listOrNone joins names with commas, or says "none".
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func sortedKeys[K ~string, V any](m map[K]V) []K {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/trace"
 	"strings"
 	"syscall"
 
@@ -33,9 +34,36 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopTrace := startTrace(os.Getenv("RTBUILD_TRACE"), os.Stderr)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stopTrace()
 	stop()
 	os.Exit(code)
+}
+
+// startTrace writes a Go execution trace (go tool trace) of the whole run
+// to path when it is set: how the benchmarks see where a short run's
+// wall-clock time goes (a CPU profile has too few samples in 100 ms).
+func startTrace(path string, stderr io.Writer) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "rtbuild: RTBUILD_TRACE: %v\n", err)
+		return func() {}
+	}
+	if err := trace.Start(f); err != nil {
+		fmt.Fprintf(stderr, "rtbuild: RTBUILD_TRACE: %v\n", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		trace.Stop()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(stderr, "rtbuild: RTBUILD_TRACE: %v\n", err)
+		}
+	}
 }
 
 // run executes the CLI with args and returns the exit code.
