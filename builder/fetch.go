@@ -16,6 +16,11 @@ import (
 // directory (an OCI layout whose entries are named by base reference).
 func BasesDir(cacheDir string) string { return filepath.Join(cacheDir, "bases") }
 
+// MetadataDir is where a build keeps the manifests and configs of bases
+// pinned by digest (manifests.RegistryOptions.MetadataDir), so that a
+// rebuild makes no registry request for its bases.
+func MetadataDir(cacheDir string) string { return filepath.Join(cacheDir, "metadata") }
+
 // FetchResult says what Fetch stored.
 type FetchResult struct {
 	Artifacts       int      `json:"artifacts"`

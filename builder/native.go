@@ -263,7 +263,11 @@ func (ex *executor) pullBase(ref string, platform v1.Platform) (*manifests.Base,
 		if ex.opts.Offline && !strings.HasPrefix(ref, "oci:") && !strings.HasPrefix(ref, "docker:") {
 			b, err = manifests.PullSavedBase(BasesDir(ex.opts.CacheDir), ref, platform)
 		} else {
-			b, err = manifests.PullBase(ex.ctx, ref, platform, ex.opts.Registry)
+			o := ex.opts.Registry
+			if ex.opts.CacheDir != "" {
+				o.MetadataDir = MetadataDir(ex.opts.CacheDir)
+			}
+			b, err = manifests.PullBase(ex.ctx, ref, platform, o)
 		}
 		if err != nil {
 			return nil, err

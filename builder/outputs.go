@@ -178,12 +178,10 @@ func Write(ctx context.Context, res *Result, plan *Plan, p Publish, reg manifest
 			ref := strings.ReplaceAll(p.Push, "{runtime}", id)
 			pushJobs = append(pushJobs, func(ctx context.Context) error {
 				rep.Report(Event{Time: time.Now(), Runtime: id, Status: "pushing", Message: ref})
-				// The SBOMs go first (a referrer may precede its subject), so
-				// that the tag moves last, onto an image complete with them.
-				if _, err := manifests.PushReferrers(ctx, ref, sboms, reg); err != nil {
-					return fmt.Errorf("%s: pushing the SBOMs to %s: %w", id, ref, err)
-				}
-				pushed, err := pushes.Push(ctx, ref, ir.Index, perArch)
+				// The SBOMs go with the per-arch images (a referrer may
+				// precede its subject), so that the tag moves last, onto an
+				// image complete with them.
+				pushed, err := pushes.Push(ctx, ref, ir.Index, perArch, sboms...)
 				if err != nil {
 					return fmt.Errorf("%s: pushing %s: %w", id, ref, err)
 				}

@@ -74,9 +74,25 @@ func pullRegistry(ctx context.Context, ref string, want v1.Platform, o RegistryO
 	if err != nil {
 		return fail(err)
 	}
+	// With a metadata cache, a reference pinned by digest is read from it
+	// without a request; a tag costs one request (it may have moved), and
+	// what it names then comes from the cache.
+	if pinned, ok := r.(name.Digest); ok && o.MetadataDir != "" {
+		if root, err := v1.NewHash(pinned.DigestStr()); err == nil {
+			if b := pullCachedBase(ctx, ref, used, r.Context(), root, want, o); b != nil {
+				return b, nil
+			}
+		}
+	}
 	desc, err := remote.Get(r, o.remoteOptions(ctx)...)
 	if err != nil {
 		return fail(err)
+	}
+	if o.MetadataDir != "" {
+		metadataCache{dir: o.MetadataDir}.put(desc.Digest, desc.Manifest)
+		if b := pullCachedBase(ctx, ref, used, r.Context(), desc.Digest, want, o); b != nil {
+			return b, nil
+		}
 	}
 	var img v1.Image
 	switch {
@@ -97,6 +113,9 @@ func pullRegistry(ctx context.Context, ref string, want v1.Platform, o RegistryO
 		}
 	default:
 		return fail(fmt.Errorf("unsupported manifest media type %s", desc.MediaType))
+	}
+	if o.MetadataDir != "" {
+		saveBaseMetadata(o, desc, img)
 	}
 	return &Base{Ref: ref, Resolved: used, Digest: desc.Digest, Image: img}, nil
 }

@@ -12,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sync/errgroup"
 )
 
 // PushResult says what a push wrote, as references after mirror rewriting.
@@ -21,6 +22,8 @@ type PushResult struct {
 	// Arch maps each key of the perArch argument to REF-<arch>@sha256:...
 	// of that single-platform image.
 	Arch map[string]string
+	// Referrers are REPO@sha256:... of the referrers pushed with it, in order.
+	Referrers []string
 }
 
 // Push uploads each perArch image to REF-<arch> (in sorted key order), then
@@ -77,8 +80,12 @@ func (s *PushSession) getPusher(ctx context.Context) (*remote.Pusher, error) {
 	return s.pusher, nil
 }
 
-// Push is the package's Push within the session.
-func (s *PushSession) Push(ctx context.Context, ref string, idx v1.ImageIndex, perArch map[string]v1.Image) (*PushResult, error) {
+// Push is the package's Push within the session. referrers (SBOMs) are
+// pushed by digest to the same repository, as PushReferrers does. The
+// per-arch images and the referrers are pushed concurrently (each a HEAD
+// when the registry holds it already), then the index: the tag REF moves
+// last, onto an image whose parts are all there.
+func (s *PushSession) Push(ctx context.Context, ref string, idx v1.ImageIndex, perArch map[string]v1.Image, referrers ...v1.Image) (*PushResult, error) {
 	o := s.o
 	used := o.rewrite(ref)
 	fail := func(err error) (*PushResult, error) { return nil, newRefError("push", ref, used, err) }
@@ -113,6 +120,13 @@ func (s *PushSession) Push(ctx context.Context, ref string, idx v1.ImageIndex, p
 	sort.Strings(keys)
 	res := &PushResult{Arch: make(map[string]string, len(keys))}
 	archTags := map[string]string{}
+	type archPush struct {
+		key string
+		tag name.Tag
+		img v1.Image
+		dig v1.Hash
+	}
+	var pushes []archPush
 	for _, k := range keys {
 		img := perArch[k]
 		if img == nil {
@@ -134,17 +148,85 @@ func (s *PushSession) Push(ctx context.Context, ref string, idx v1.ImageIndex, p
 		if err != nil {
 			return fail(err)
 		}
-		if err := pusher.Push(ctx, at, s.mountable(at.Context(), img)); err != nil {
-			return nil, newRefError("push", tagFor(ref, arch), at.Name(), err)
-		}
-		s.learn(at.Context(), img)
-		res.Arch[k] = at.Name() + "@" + d.String()
+		pushes = append(pushes, archPush{key: k, tag: at, img: img, dig: d})
+	}
+
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range pushes {
+		g.Go(func() error {
+			if err := pusher.Push(gctx, p.tag, s.mountable(p.tag.Context(), p.img)); err != nil {
+				return newRefError("push", tagFor(ref, lambdaArch(p.key)), p.tag.Name(), err)
+			}
+			s.learn(p.tag.Context(), p.img)
+			mu.Lock()
+			res.Arch[p.key] = p.tag.Name() + "@" + p.dig.String()
+			mu.Unlock()
+			return nil
+		})
+	}
+	res.Referrers = make([]string, len(referrers))
+	for i, a := range referrers {
+		g.Go(func() error {
+			dref, err := s.pushByDigest(gctx, pusher, tag.Context(), a)
+			if err != nil {
+				return newRefError("push referrers to", ref, used, err)
+			}
+			res.Referrers[i] = dref
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err // each names its reference
 	}
 	if err := pusher.Push(ctx, tag, idx); err != nil {
 		return fail(err)
 	}
 	res.Index = tag.Name() + "@" + idxDigest.String()
 	return res, nil
+}
+
+// PushReferrers is the package's PushReferrers within the session: the
+// artifacts are pushed concurrently with the session's pusher.
+func (s *PushSession) PushReferrers(ctx context.Context, ref string, artifacts []v1.Image) ([]string, error) {
+	used := s.o.rewrite(ref)
+	fail := func(err error) ([]string, error) { return nil, newRefError("push referrers to", ref, used, err) }
+	r, err := s.o.parseReference(stripDigest(used))
+	if err != nil {
+		return fail(err)
+	}
+	pusher, err := s.getPusher(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	out := make([]string, len(artifacts))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, a := range artifacts {
+		g.Go(func() error {
+			dref, err := s.pushByDigest(gctx, pusher, r.Context(), a)
+			out[i] = dref
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fail(err)
+	}
+	return out, nil
+}
+
+// pushByDigest pushes artifact a to repo by its digest (go-containerregistry
+// updates the referrers fallback tag of its subject where the registry has
+// no referrers API) and returns REPO@sha256:....
+func (s *PushSession) pushByDigest(ctx context.Context, pusher *remote.Pusher, repo name.Repository, a v1.Image) (string, error) {
+	d, err := a.Digest()
+	if err != nil {
+		return repo.Name(), err
+	}
+	dref := repo.Digest(d.String())
+	if err := pusher.Push(ctx, dref, a); err != nil {
+		return dref.Name(), fmt.Errorf("artifact %s: %w", d, err)
+	}
+	return dref.Name(), nil
 }
 
 // blobs returns the digests of img's layers and config.

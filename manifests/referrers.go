@@ -146,26 +146,7 @@ func appendReferrers(p layout.Path, artifacts []v1.Image) error {
 // read, the artifact added, and written back). It returns
 // REPO@sha256:... of each artifact, in order.
 func PushReferrers(ctx context.Context, ref string, artifacts []v1.Image, o RegistryOptions) ([]string, error) {
-	used := o.rewrite(ref)
-	fail := func(err error) ([]string, error) { return nil, newRefError("push referrers to", ref, used, err) }
-	r, err := o.parseReference(stripDigest(used))
-	if err != nil {
-		return fail(err)
-	}
-	repo := r.Context()
-	var out []string
-	for _, a := range artifacts {
-		d, err := a.Digest()
-		if err != nil {
-			return fail(err)
-		}
-		dref := repo.Digest(d.String())
-		if err := remote.Write(dref, a, o.remoteOptions(ctx)...); err != nil {
-			return fail(fmt.Errorf("artifact %s: %w", d, err))
-		}
-		out = append(out, dref.Name())
-	}
-	return out, nil
+	return NewPushSession(o).PushReferrers(ctx, ref, artifacts)
 }
 
 // Referrers lists the artifacts of type artifactType (all when empty) whose

@@ -39,6 +39,10 @@ type RegistryOptions struct {
 	// StallTimeout is how long a registry request may make no progress
 	// before it is abandoned and retried; 0 means DefaultStallTimeout.
 	StallTimeout time.Duration
+	// MetadataDir, when set, keeps the manifests and config blobs of pulls
+	// pinned by digest (they cannot change), so that pulling the same
+	// pinned base again reads no network; entries are verified on read.
+	MetadataDir string
 }
 
 // plainHTTPAllowed reports whether the registry host (HOST or HOST:PORT) may

@@ -72,13 +72,15 @@ func digestsOf(m *metadataT) *metadataDigests {
 // layer and downloads nothing; changing one component's version rebuilds
 // that component's layer only.
 func TestCacheHitsAndOneComponentChange(t *testing.T) {
-	w := testworld.Start(t)
+	// The registry is reached through a (fault-free) proxy that counts.
+	fw := startFaultWorld(t)
+	w := fw.World
 	cacheDir := t.TempDir()
 	rt := "nodejs14.x"
 	build := func(extra ...string) *metadataT {
 		dir := t.TempDir()
 		md := filepath.Join(dir, "md.json")
-		args := append([]string{"image", rt, "--cache-dir", cacheDir, "--metadata-file", md}, w.Args()...)
+		args := append([]string{"image", rt, "--cache-dir", cacheDir, "--metadata-file", md}, fw.Args()...)
 		mustCLI(t, dir, nil, append(args, extra...)...)
 		return readMetadata(t, md)
 	}
@@ -86,13 +88,21 @@ func TestCacheHitsAndOneComponentChange(t *testing.T) {
 	if first.Cache.LayersBuilt == 0 || first.Cache.BytesDownloaded == 0 {
 		t.Fatalf("first build should build and download: %+v", first.Cache)
 	}
-	before := w.Artifacts.Requests()
+	before, beforeReg := w.Artifacts.Requests(), fw.Reg.Requests()
 	second := build()
 	if second.Cache.LayersBuilt != 0 || second.Cache.BytesDownloaded != 0 {
 		t.Fatalf("identical rebuild: %+v, want 0 built and 0 bytes downloaded", second.Cache)
 	}
 	if n := w.Artifacts.Requests() - before; n != 0 {
 		t.Fatalf("identical rebuild made %d artifact requests", n)
+	}
+	// The world pins its bases by digest: their manifests and configs are
+	// in the cache's metadata store, so the rebuild asks the registry nothing.
+	if n := fw.Reg.Requests() - beforeReg; n != 0 {
+		t.Errorf("identical rebuild made %d registry requests for its pinned base", n)
+	}
+	if beforeReg == 0 {
+		t.Error("the first build did not reach the registry through the proxy")
 	}
 	if second.Cache.LayersCached != first.Cache.LayersBuilt+first.Cache.LayersCached {
 		t.Errorf("second build cached %d layers, first had %d", second.Cache.LayersCached, first.Cache.LayersBuilt+first.Cache.LayersCached)
