@@ -230,6 +230,7 @@ func listLayers(dir string) ([]Entry, error) {
 	}
 	for _, k := range keys {
 		key, ok := strings.CutSuffix(k.Name(), ".json")
+		key = strings.TrimSuffix(key, "+zstd") // the zstd layer of the key
 		if !ok || !k.Type().IsRegular() || !isHex64(key) {
 			continue
 		}

@@ -35,9 +35,9 @@ type exportHeader struct {
 // their sha256 and verified on import; the small files that name them are
 // imported after the blobs and only when the blob they name is present.
 var (
-	blobPath    = regexp.MustCompile(`^(downloads/sha256|layers/blobs/sha256|bases/blobs/sha256)/[0-9a-f]{64}$`)
+	blobPath    = regexp.MustCompile(`^(downloads/sha256|layers/blobs/sha256|bases/blobs/sha256|metadata/sha256)/[0-9a-f]{64}$`)
 	urlPath     = regexp.MustCompile(`^downloads/urls/[0-9a-f]{64}$`)
-	keyPath     = regexp.MustCompile(`^layers/keys/[0-9a-f]{64}\.json$`)
+	keyPath     = regexp.MustCompile(`^layers/keys/[0-9a-f]{64}(\+zstd)?\.json$`)
 	basesLayout = map[string]bool{"bases/index.json": true, "bases/oci-layout": true}
 )
 
@@ -48,7 +48,8 @@ type TransferStats struct {
 	Skipped int   `json:"skipped"` // import: already present
 }
 
-// Export writes the cache directory's downloads, layers and saved bases as
+// Export writes the cache directory's downloads, layers (gzip and zstd),
+// base metadata and saved bases as
 // a tar to file, atomically (a temporary file renamed when complete).
 // Writes in progress (tmp/) are left out.
 func Export(dir, file string) (TransferStats, error) {

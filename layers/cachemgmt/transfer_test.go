@@ -17,12 +17,17 @@ func sha(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// fillCache writes a download (with a URL record), a layer (with its key)
-// and a saved base layout into dir and returns the files written.
+// fillCache writes a download (with a URL record), a gzip and a zstd layer
+// (with their keys), a base's metadata and a saved base layout into dir
+// and returns the files written.
 func fillCache(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
 	art, layer, manifest := []byte("artifact bytes"), []byte("layer blob"), []byte(`{"schemaVersion":2}`)
+	zlayer, meta := []byte("zstd layer blob"), []byte(`{"schemaVersion":2,"config":{}}`)
 	files := map[string][]byte{
+		"layers/blobs/sha256/" + sha(zlayer):               zlayer,
+		"layers/keys/" + sha([]byte("key")) + "+zstd.json": []byte(`{"digest":"sha256:` + sha(zlayer) + `","size":15}`),
+		"metadata/sha256/" + sha(meta):                     meta,
 		"downloads/sha256/" + sha(art):                     art,
 		"downloads/urls/" + sha([]byte("https://x/a.tgz")): []byte(sha(art) + "\n"),
 		"layers/blobs/sha256/" + sha(layer):                layer,
@@ -81,8 +86,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ist.Skipped != 3 {
-		t.Errorf("second import skipped %d blobs, want 3", ist.Skipped)
+	if ist.Skipped != 5 {
+		t.Errorf("second import skipped %d blobs, want 5 (all of them)", ist.Skipped)
 	}
 	idx, _ := os.ReadFile(filepath.Join(dst, "bases", "index.json"))
 	if n := strings.Count(string(idx), "example.com/base:2"); n != 1 {
@@ -175,5 +180,26 @@ func TestImportRefusesCorruptAndForeignMembers(t *testing.T) {
 	o.Close()
 	if _, err := Import(t.TempDir(), notExport); err == nil || !strings.Contains(err.Error(), "not an rtbuild cache export") {
 		t.Errorf("importing a foreign tar: %v", err)
+	}
+}
+
+func TestListNamesZstdLayersByTheirKey(t *testing.T) {
+	dir := t.TempDir()
+	fillCache(t, dir)
+	entries, err := List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := 0
+	for _, e := range entries {
+		if e.Kind == KindLayer {
+			if len(e.Keys) != 1 || e.Keys[0] != sha([]byte("key")) {
+				t.Errorf("layer %s has keys %v, want [%s]", e.Digest, e.Keys, sha([]byte("key")))
+			}
+			named++
+		}
+	}
+	if named != 2 {
+		t.Errorf("%d layers listed, want the gzip and the zstd one", named)
 	}
 }
