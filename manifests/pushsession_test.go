@@ -7,13 +7,13 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/rtbuild/rtbuild/builder/testworld"
+	"github.com/rtbuild/rtbuild/layers/testtools"
 )
 
 // blobTraffic counts, from a real registry's access log, the blob uploads
 // it committed (PUT .../blobs/uploads/...) and the cross-repository mounts
 // it answered (POST .../blobs/uploads/?...mount=...).
-func blobTraffic(r *testworld.Registry) (uploads, mounts int) {
+func blobTraffic(r *testtools.Registry) (uploads, mounts int) {
 	for _, line := range strings.Split(r.Log(), "\n") {
 		switch {
 		case strings.Contains(line, `"PUT /v2/`) && strings.Contains(line, "/blobs/uploads/"):
@@ -29,7 +29,7 @@ func blobTraffic(r *testworld.Registry) (uploads, mounts int) {
 // the same image pushed to a second repository of the registry in the
 // same session is mounted, not uploaded.
 func TestPushSessionUploadsAndMounts(t *testing.T) {
-	reg := testworld.StartRegistry(t)
+	reg := testtools.StartRegistry(t)
 	ctx := context.Background()
 	idx, imgs := dockerIndex(t, amd64, arm64)
 	perArch := map[string]v1.Image{"x86_64": imgs[0], "arm64": imgs[1]}

@@ -17,7 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/rtbuild/rtbuild/builder/testworld/faultproxy"
+	"github.com/rtbuild/rtbuild/layers/faultproxy"
 	"github.com/rtbuild/rtbuild/layers/mirror"
 )
 

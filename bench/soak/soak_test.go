@@ -41,7 +41,7 @@ import (
 
 	"github.com/rtbuild/rtbuild/builder"
 	"github.com/rtbuild/rtbuild/builder/testworld"
-	"github.com/rtbuild/rtbuild/builder/testworld/faultproxy"
+	"github.com/rtbuild/rtbuild/layers/faultproxy"
 )
 
 var rtbuildBin string

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtbuild/rtbuild/layers/testtools"
 )
 
 // buildkitModule is buildkitd's main package, pinned by a tool directive in
@@ -42,7 +44,7 @@ type Buildkitd struct {
 
 	cmd      *exec.Cmd
 	done     chan struct{}
-	log      *syncBuffer
+	log      *testtools.SyncBuffer
 	stopOnce sync.Once
 	dirs     []string
 }
@@ -88,13 +90,13 @@ func StartBuildkitd(t testing.TB, opts ...BuildkitdOption) *Buildkitd {
 		o(&cfg)
 	}
 	if runtime.GOOS != "linux" {
-		unavailable(t, "buildkitd with the runc worker and overlayfs runs on Linux only")
+		testtools.Unavailable(t, "buildkitd with the runc worker and overlayfs runs on Linux only")
 	}
 	if os.Geteuid() != 0 {
-		unavailable(t, "buildkitd with the runc worker and overlayfs needs root")
+		testtools.Unavailable(t, "buildkitd with the runc worker and overlayfs needs root")
 	}
 	runc := "/usr/sbin/runc"
-	if !fileExists(runc) {
+	if !testtools.FileExists(runc) {
 		runc = RequireTool(t, "runc")
 	}
 	bin := BuildBuildkitd(t)
@@ -108,7 +110,7 @@ func StartBuildkitd(t testing.TB, opts ...BuildkitdOption) *Buildkitd {
 	b := &Buildkitd{
 		Addr: "unix://" + filepath.Join(dir, "buildkitd.sock"),
 		Root: filepath.Join(dir, "root"),
-		log:  &syncBuffer{},
+		log:  &testtools.SyncBuffer{},
 		dirs: []string{dir},
 	}
 	args := []string{
@@ -274,9 +276,9 @@ func BuildBuildkitd(t testing.TB) string {
 	t.Helper()
 	tools := filepath.Join(filepath.Dir(ToolsDir(t)), "buildkit-tools")
 	t.Logf("buildkitd comes from %s (built once per machine and version; a few minutes)", tools)
-	return buildGoTool(t, goTool{
-		what: "buildkitd", moduleDir: tools, pkg: buildkitModule,
-		keyFiles: []string{"go.mod", "go.sum"}, cacheDir: "buildkit", name: "buildkitd-" + runtime.GOOS + "-" + runtime.GOARCH,
+	return testtools.BuildGoTool(t, testtools.GoTool{
+		What: "buildkitd", ModuleDir: tools, Pkg: buildkitModule,
+		KeyFiles: []string{"go.mod", "go.sum"}, CacheDir: "buildkit", Name: "buildkitd-" + runtime.GOOS + "-" + runtime.GOARCH,
 	})
 }
 

@@ -1,6 +1,10 @@
 package testworld
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/rtbuild/rtbuild/layers/testtools"
+)
 
 // ExtensionBinary returns the path of the test's external Lambda extension
 // (testdata/tools/extension, standard library only) built for linux/goarch
@@ -14,9 +18,9 @@ func ExtensionBinary(t testing.TB, goarch string) string {
 	if goarch != "amd64" && goarch != "arm64" {
 		t.Fatalf("ExtensionBinary: unsupported goarch %q (amd64, arm64)", goarch)
 	}
-	return buildGoTool(t, goTool{
-		what: "the test extension", moduleDir: ToolsDir(t), pkg: "./extension", goarch: goarch,
-		keyFiles: []string{"go.mod", "go.sum", "extension/*.go"}, cacheDir: "extension", name: "extension-linux-" + goarch,
-		ldflags: "-s -w", env: []string{"CGO_ENABLED=0"},
+	return testtools.BuildGoTool(t, testtools.GoTool{
+		What: "the test extension", ModuleDir: ToolsDir(t), Pkg: "./extension", GOARCH: goarch,
+		KeyFiles: []string{"go.mod", "go.sum", "extension/*.go"}, CacheDir: "extension", Name: "extension-linux-" + goarch,
+		LDFlags: "-s -w", Env: []string{"CGO_ENABLED=0"},
 	})
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/rtbuild/rtbuild/images"
+	"github.com/rtbuild/rtbuild/layers/testtools"
 )
 
 // buildctlModule is buildctl's main package, pinned with buildkitd's in
@@ -38,9 +39,9 @@ const buildctlModule = "github.com/moby/buildkit/cmd/buildctl"
 func BuildBuildctl(t testing.TB) string {
 	t.Helper()
 	tools := filepath.Join(filepath.Dir(ToolsDir(t)), "buildkit-tools")
-	return buildGoTool(t, goTool{
-		what: "buildctl", moduleDir: tools, pkg: buildctlModule,
-		keyFiles: []string{"go.mod", "go.sum"}, cacheDir: "buildkit", name: "buildctl-" + runtime.GOOS + "-" + runtime.GOARCH,
+	return testtools.BuildGoTool(t, testtools.GoTool{
+		What: "buildctl", ModuleDir: tools, Pkg: buildctlModule,
+		KeyFiles: []string{"go.mod", "go.sum"}, CacheDir: "buildkit", Name: "buildctl-" + runtime.GOOS + "-" + runtime.GOARCH,
 	})
 }
 
@@ -62,8 +63,8 @@ const goLayerVersion = "1"
 func GoToolchainLayer(t testing.TB) string {
 	t.Helper()
 	root := runtime.GOROOT()
-	if root == "" || !fileExists(filepath.Join(root, "bin", "go")) {
-		unavailable(t, "this machine's Go toolchain (GOROOT %q) is needed for the Go builder image", root)
+	if root == "" || !testtools.FileExists(filepath.Join(root, "bin", "go")) {
+		testtools.Unavailable(t, "this machine's Go toolchain (GOROOT %q) is needed for the Go builder image", root)
 	}
 	version, err := os.ReadFile(filepath.Join(root, "VERSION"))
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"github.com/rtbuild/rtbuild/layers/atomicfile"
+	"github.com/rtbuild/rtbuild/layers/testtools"
 )
 
 // DebPackage is one downloaded Debian package.
@@ -86,7 +87,7 @@ func DebianPackages(t testing.TB, goarch string, roots ...string) []DebPackage {
 			t.Fatal(err)
 		}
 	}
-	unlock, err := lockFile(filepath.Join(a.dir, ".lock"))
+	unlock, err := testtools.LockFile(filepath.Join(a.dir, ".lock"))
 	if err != nil {
 		t.Fatalf("locking %s: %v", a.dir, err)
 	}
@@ -103,7 +104,7 @@ func DebianPackages(t testing.TB, goarch string, roots ...string) []DebPackage {
 
 	for _, name := range []string{"apt-get", "apt-cache"} {
 		if _, err := exec.LookPath(name); err != nil {
-			unavailable(t, "%s is needed to download Debian packages for the real test world", name)
+			testtools.Unavailable(t, "%s is needed to download Debian packages for the real test world", name)
 		}
 	}
 	if err := os.WriteFile(filepath.Join(a.dir, "status"), nil, 0o644); err != nil {
@@ -128,7 +129,7 @@ func DebianPackages(t testing.TB, goarch string, roots ...string) []DebPackage {
 		}
 		if refreshed {
 			if isAptNetworkError(err.Error()) {
-				unavailable(t, "downloading Debian packages (%s) failed: %v", goarch, err)
+				testtools.Unavailable(t, "downloading Debian packages (%s) failed: %v", goarch, err)
 			}
 			t.Fatalf("Debian packages %v for %s: %v", sorted, goarch, err)
 		}
@@ -151,7 +152,7 @@ func realCompact(s []string) []string {
 }
 
 func isAptNetworkError(s string) bool {
-	if looksLikeNetworkFailure(s) {
+	if testtools.LooksLikeNetworkFailure(s) {
 		return true
 	}
 	for _, m := range []string{"Temporary failure resolving", "Could not resolve", "Failed to fetch",
@@ -215,7 +216,7 @@ func (a *aptState) update(t testing.TB) {
 	}
 	if err != nil {
 		if isAptNetworkError(err.Error()) || !a.haveLists() {
-			unavailable(t, "Debian's package mirrors are unreachable for %s: %v", a.arch, err)
+			testtools.Unavailable(t, "Debian's package mirrors are unreachable for %s: %v", a.arch, err)
 		}
 		t.Fatalf("apt-get update (%s): %v", a.arch, err)
 	}
@@ -277,7 +278,7 @@ func (a *aptState) fetch(roots []string) ([]DebPackage, error) {
 		}
 		for i := range pkgs {
 			p := &pkgs[i]
-			if fileExists(p.File) && checkSHA256File(p.File, p.Size, p.SHA256) == nil {
+			if testtools.FileExists(p.File) && checkSHA256File(p.File, p.Size, p.SHA256) == nil {
 				continue
 			}
 			got := filepath.Join(tmp, debFileName(p))

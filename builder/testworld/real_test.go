@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rtbuild/rtbuild/images"
+	"github.com/rtbuild/rtbuild/layers/testtools"
 )
 
 var realArchs = []images.Arch{images.X86_64, images.Arm64}
@@ -382,7 +383,7 @@ func runRealChroot(t *testing.T, root, rt string, arch images.Arch, env []string
 			t.Fatalf("node in the image: %v\n%s", err, out)
 		}
 		checkNodeProbe(t, out, arch)
-		if !fileExists(filepath.Join(root, "var/runtime/index.js")) {
+		if !testtools.FileExists(filepath.Join(root, "var/runtime/index.js")) {
 			t.Logf("nodejs14.x has no runtime client (/var/runtime/index.js) yet: no invocation")
 			return
 		}

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/rtbuild/rtbuild/layers/atomicfile"
+	"github.com/rtbuild/rtbuild/layers/testtools"
 )
 
 // StandinTime is the modification time of every file in a stand-in package.
@@ -46,7 +47,7 @@ var StandinTime = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 func testdataDir() string {
 	if wd, err := os.Getwd(); err == nil {
 		for dir := wd; ; dir = filepath.Dir(dir) {
-			if fileExists(filepath.Join(dir, "go.mod")) && fileExists(filepath.Join(dir, "testdata", "tools", "go.mod")) {
+			if testtools.FileExists(filepath.Join(dir, "go.mod")) && testtools.FileExists(filepath.Join(dir, "testdata", "tools", "go.mod")) {
 				return filepath.Join(dir, "testdata")
 			}
 			if filepath.Dir(dir) == dir {
@@ -56,7 +57,7 @@ func testdataDir() string {
 	}
 	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
 		cand := filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", "testdata"))
-		if fileExists(filepath.Join(cand, "tools", "go.mod")) {
+		if testtools.FileExists(filepath.Join(cand, "tools", "go.mod")) {
 			return cand
 		}
 	}
@@ -365,7 +366,7 @@ func gemspecYAML(name, version string, files, executables []string) string {
 func JavaTool(t testing.TB, name string) string {
 	t.Helper()
 	if home := os.Getenv("JAVA_HOME"); home != "" {
-		if p := filepath.Join(home, "bin", name); fileExists(p) {
+		if p := filepath.Join(home, "bin", name); testtools.FileExists(p) {
 			return p
 		}
 	}
@@ -492,9 +493,9 @@ func GoHandler(t testing.TB, goarch string) string {
 	if goarch != "amd64" && goarch != "arm64" {
 		t.Fatalf("GoHandler: unsupported goarch %q (amd64, arm64)", goarch)
 	}
-	return buildGoTool(t, goTool{
-		what: "the Go test handler", moduleDir: ToolsDir(t), pkg: "./hello", goarch: goarch,
-		keyFiles: []string{"go.mod", "go.sum", "hello/*.go"}, cacheDir: "go-handler", name: "hello-linux-" + goarch,
-		ldflags: "-s -w", env: []string{"CGO_ENABLED=0"},
+	return testtools.BuildGoTool(t, testtools.GoTool{
+		What: "the Go test handler", ModuleDir: ToolsDir(t), Pkg: "./hello", GOARCH: goarch,
+		KeyFiles: []string{"go.mod", "go.sum", "hello/*.go"}, CacheDir: "go-handler", Name: "hello-linux-" + goarch,
+		LDFlags: "-s -w", Env: []string{"CGO_ENABLED=0"},
 	})
 }

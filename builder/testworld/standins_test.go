@@ -53,6 +53,7 @@ import (
 	nodejsric "github.com/rtbuild/rtbuild/images/ric/nodejs"
 	"github.com/rtbuild/rtbuild/layers"
 	layerfetch "github.com/rtbuild/rtbuild/layers/fetch"
+	"github.com/rtbuild/rtbuild/layers/testtools"
 )
 
 // ---- packaging ---------------------------------------------------------------
@@ -212,7 +213,7 @@ func TestStandinRubyGemInstall(t *testing.T) {
 		t.Fatalf("gem install: %v\n%s", err, out)
 	}
 	for _, p := range []string{"gems/aws_lambda_ric-2.0.0/lib/aws_lambda_ric/bootstrap.rb", "specifications/aws_lambda_ric-2.0.0.gemspec", "bin/aws_lambda_ric"} {
-		if !fileExists(filepath.Join(inst, p)) {
+		if !testtools.FileExists(filepath.Join(inst, p)) {
 			t.Errorf("gem install did not write %s", p)
 		}
 	}
@@ -396,7 +397,7 @@ func TestStandinPythonUnderRIE(t *testing.T) {
 		name, version, tag := parseWheelName(t, path.Base(u))
 		return PythonWheel(t, name, version, tag)
 	})
-	if !fileExists(filepath.Join(root, "var", "runtime", "awslambdaric", "__main__.py")) {
+	if !testtools.FileExists(filepath.Join(root, "var", "runtime", "awslambdaric", "__main__.py")) {
 		t.Fatal("the wheel did not install /var/runtime/awslambdaric/__main__.py")
 	}
 	task := FunctionDir("python")
@@ -424,7 +425,7 @@ func TestStandinRubyUnderRIE(t *testing.T) {
 		i := strings.LastIndex(base, "-")
 		return RubyGem(t, base[:i], base[i+1:])
 	})
-	if !fileExists(filepath.Join(root, "var", "runtime", "lib", "aws_lambda_ric", "bootstrap.rb")) {
+	if !testtools.FileExists(filepath.Join(root, "var", "runtime", "lib", "aws_lambda_ric", "bootstrap.rb")) {
 		t.Fatal("the gem did not install /var/runtime/lib/aws_lambda_ric/bootstrap.rb")
 	}
 	// The bootstrap's own Ruby program.
@@ -470,7 +471,7 @@ func TestStandinJavaUnderRIE(t *testing.T) {
 		return JavaJar(t, noSources, path.Base(u))
 	})
 	lib := filepath.Join(root, "var", "runtime", "lib")
-	if !fileExists(filepath.Join(lib, ricJar)) {
+	if !testtools.FileExists(filepath.Join(lib, ricJar)) {
 		t.Fatalf("the component did not install /var/runtime/lib/%s", ricJar)
 	}
 	// The function: its jar in /var/task/lib.
@@ -858,7 +859,7 @@ func decodeLambdaError(t *testing.T, body []byte) lambdaError {
 type standinRIE struct {
 	cmd    *exec.Cmd
 	url    string
-	out    *syncBuffer
+	out    *testtools.SyncBuffer
 	exited chan struct{}
 }
 
@@ -869,7 +870,7 @@ func startStandinRIE(t *testing.T, rieBin, dir string, env []string, argv ...str
 	t.Helper()
 	port, apiPort := FreePort(t), FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	r := &standinRIE{url: "http://" + addr + "/2015-03-31/functions/function/invocations", out: &syncBuffer{}, exited: make(chan struct{})}
+	r := &standinRIE{url: "http://" + addr + "/2015-03-31/functions/function/invocations", out: &testtools.SyncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"--runtime-interface-emulator-address", addr, "--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort)}, argv...)
 	r.cmd = exec.Command(rieBin, args...)
 	r.cmd.Dir = dir
@@ -1065,7 +1066,7 @@ func runAgainstFakeAPI(t *testing.T, api *fakeRuntimeAPI, dir string, env, argv 
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "AWS_LAMBDA_FUNCTION_NAME=" + standinFunctionName,
 		"AWS_LAMBDA_RUNTIME_API=" + api.addr, marker}, env...)
-	out := &syncBuffer{}
+	out := &testtools.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", argv[0], err)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/rtbuild/rtbuild/layers/testtools"
 )
 
 type ioReadCloser = io.ReadCloser
@@ -19,15 +21,15 @@ func nopCloser(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b))
 // place. It says whether it built the layer (false: another run had).
 func buildCachedLayer(t testing.TB, out, lock string, write func(io.Writer) error) bool {
 	t.Helper()
-	if fileExists(out) {
+	if testtools.FileExists(out) {
 		return false
 	}
-	unlock, err := lockFile(lock)
+	unlock, err := testtools.LockFile(lock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unlock()
-	if fileExists(out) {
+	if testtools.FileExists(out) {
 		return false
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".layer-*")

@@ -18,7 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/rtbuild/rtbuild/builder/testworld"
-	"github.com/rtbuild/rtbuild/builder/testworld/faultproxy"
+	"github.com/rtbuild/rtbuild/layers/faultproxy"
 )
 
 // faultWorld is the test world reached through two fault-injecting

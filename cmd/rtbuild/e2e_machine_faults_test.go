@@ -19,8 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/rtbuild/rtbuild/builder/testworld/faultproxy"
 	"github.com/rtbuild/rtbuild/images"
+	"github.com/rtbuild/rtbuild/layers/faultproxy"
 )
 
 // bgCLI is an rtbuild process running in the background whose stderr

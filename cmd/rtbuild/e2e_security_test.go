@@ -27,7 +27,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rtbuild/rtbuild/builder/testworld"
-	"github.com/rtbuild/rtbuild/builder/testworld/faultproxy"
+	"github.com/rtbuild/rtbuild/layers/faultproxy"
 )
 
 // startAuthRegistry starts Debian's docker-registry on 127.0.0.1 with

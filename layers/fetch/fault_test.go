@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtbuild/rtbuild/builder/testworld/faultproxy"
+	"github.com/rtbuild/rtbuild/layers/faultproxy"
 )
 
 // artifactServer serves n distinct artifacts at /a/<i>.

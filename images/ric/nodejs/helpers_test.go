@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtbuild/rtbuild/builder/testworld"
 	nodejsric "github.com/rtbuild/rtbuild/images/ric/nodejs"
+	"github.com/rtbuild/rtbuild/layers/testtools"
 )
 
 // nodeVersions are the Node.js versions of rtbuild's Node.js runtimes
@@ -45,7 +45,7 @@ func requireLinuxAMD64(t *testing.T) {
 func nodeBinary(t *testing.T, version string) string {
 	t.Helper()
 	requireLinuxAMD64(t)
-	return testworld.NodeBinary(t, version, "amd64")
+	return testtools.NodeBinary(t, version, "amd64")
 }
 
 // installClient writes the embedded client files into a fresh directory

@@ -49,7 +49,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtbuild/rtbuild/builder/testworld"
+	"github.com/rtbuild/rtbuild/layers/testtools"
 )
 
 const functionName = "rtbuild-ric-test"
@@ -68,7 +68,7 @@ type rie struct {
 // test ends.
 func startRIE(t *testing.T, rieBin, nodeBin, runtimeDir, taskRoot, handler string, env ...string) *rie {
 	t.Helper()
-	port, apiPort := testworld.FreePort(t), testworld.FreePort(t)
+	port, apiPort := testtools.FreePort(t), testtools.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	r := &rie{t: t, url: "http://" + addr + "/2015-03-31/functions/function/invocations", out: &lockedBuffer{}, exited: make(chan struct{})}
 	r.cmd = exec.Command(rieBin,
@@ -209,7 +209,7 @@ func (r *rie) logLines() [][3]string {
 
 func TestUnderRIE(t *testing.T) {
 	requireLinuxAMD64(t)
-	rieBin := testworld.BuildRIE(t, "amd64")
+	rieBin := testtools.BuildRIE(t, "amd64")
 	for _, version := range nodeVersions {
 		t.Run("node"+version, func(t *testing.T) {
 			node := nodeBinary(t, version)

@@ -1,4 +1,4 @@
-package testworld
+package testtools
 
 import (
 	"archive/tar"
@@ -69,7 +69,7 @@ func NpmTarball(t testing.TB, name, version string) string {
 		if errors.As(err, &se) && se.code < 500 {
 			t.Fatalf("npm metadata of %s@%s: %v", name, version, err)
 		}
-		unavailable(t, "the npm registry is unreachable (%v)", err)
+		Unavailable(t, "the npm registry is unreachable (%v)", err)
 	}
 	var meta struct {
 		Dist struct {
@@ -99,7 +99,7 @@ func NpmTarball(t testing.TB, name, version string) string {
 		if errors.As(err, &se) && se.code < 500 {
 			t.Fatalf("downloading %s: %v", meta.Dist.Tarball, err)
 		}
-		unavailable(t, "downloading %s failed (%v)", meta.Dist.Tarball, err)
+		Unavailable(t, "downloading %s failed (%v)", meta.Dist.Tarball, err)
 	}
 	if err := tmp.Close(); err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func NodeBinary(t testing.TB, version, goarch string) string {
 	}
 	dir := filepath.Join(CacheDir(t), "node", "v"+version+"-linux-"+goarch)
 	out := filepath.Join(dir, "node")
-	if fileExists(out) {
+	if FileExists(out) {
 		return out
 	}
 	tgz := NpmTarball(t, pkg, version)

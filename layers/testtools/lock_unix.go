@@ -1,16 +1,16 @@
 //go:build unix
 
-package testworld
+package testtools
 
 import (
 	"os"
 	"syscall"
 )
 
-// lockFile takes an exclusive advisory lock on p (created if needed), so
-// that concurrent test processes sharing the test cache take turns; the
-// returned function releases it.
-func lockFile(p string) (func(), error) {
+// LockFile takes an exclusive advisory lock on p (created if needed), so
+// that concurrent test processes sharing the test cache (CacheDir) take
+// turns; the returned function releases it.
+func LockFile(p string) (func(), error) {
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err

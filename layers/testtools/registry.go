@@ -1,10 +1,4 @@
-// Package testworld is the fixture upstream world rtbuild's tests build
-// against: synthetic artifacts for every component of the catalog served by a
-// local HTTP server, synthetic Amazon Linux stand-in bases for both
-// architectures, and a real registry (Debian's docker-registry) on 127.0.0.1.
-// Tests point rtbuild at it with --catalog and --mirror, exactly as a user
-// would point it at a mirror.
-package testworld
+package testtools
 
 import (
 	"fmt"
@@ -50,7 +44,7 @@ type Registry struct {
 	Host string // 127.0.0.1:PORT
 	Dir  string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *SyncBuffer
 }
 
 // StartRegistry starts Debian's docker-registry on a free loopback port with
@@ -81,7 +75,7 @@ http:
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		r := &Registry{Host: host, Dir: dir, log: &syncBuffer{}}
+		r := &Registry{Host: host, Dir: dir, log: &SyncBuffer{}}
 		r.cmd = exec.Command(bin, "serve", cfgPath)
 		r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 		r.cmd.Env = []string{"PATH=/usr/bin:/bin"}
@@ -140,19 +134,24 @@ func waitHTTP(url string, exited <-chan struct{}, timeout time.Duration) error {
 	return fmt.Errorf("%s not ready after %s", url, timeout)
 }
 
-type syncBuffer struct {
+// SyncBuffer is an io.Writer that keeps everything written to it and is safe
+// for concurrent use, so a process's stdout and stderr can share it while a
+// test reads it with String.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf []byte
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p; it never fails.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
 	return len(p), nil
 }
 
-func (b *syncBuffer) String() string {
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)
