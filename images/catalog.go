@@ -364,6 +364,20 @@ func knownFields(fields map[string]reflect.Type) string {
 }
 
 // mappingValue returns the scalar value of key in a mapping node, or "".
+// anonymousRuntime is the provenance key of runtimes without an identifier.
+const anonymousRuntime = "runtime/#"
+
+// identifierNode returns the value node of a runtime's identifier, or nil.
+func identifierNode(n *yaml.Node) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	if i := keyIndex(n, "identifier"); i >= 0 {
+		return n.Content[i+1]
+	}
+	return nil
+}
+
 func mappingValue(n *yaml.Node, key string) string {
 	if n == nil || n.Kind != yaml.MappingNode {
 		return ""
@@ -482,9 +496,15 @@ func (p provenance) record(file string, root *yaml.Node) {
 			}
 		case "runtimes":
 			for _, item := range v.Content {
-				if id := mappingValue(item, "identifier"); id != "" {
-					p["runtime/"+id] = file
+				id := mappingValue(item, "identifier")
+				if isNull(identifierNode(item)) || strings.TrimSpace(id) == "" {
+					// A runtime without an identifier: validation names it
+					// by position ("#N"), which the merge moves; the last
+					// file that brought one is the one to look at.
+					p[anonymousRuntime] = file
+					continue
 				}
+				p["runtime/"+id] = file
 			}
 		}
 	}
@@ -505,6 +525,9 @@ func (p provenance) deletedBy(kind, name string) (string, bool) {
 // top-level field, else the base file.
 func (p provenance) file(kind, name, field string) string {
 	key := kind + "/" + name
+	if kind == "runtime" && strings.HasPrefix(name, "#") {
+		key = anonymousRuntime
+	}
 	if kind == "" {
 		key, _, _ = strings.Cut(field, ".")
 		key, _, _ = strings.Cut(key, "[")

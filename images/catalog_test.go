@@ -452,6 +452,14 @@ func TestLoadErrorFileForDeletionsAndTopLevel(t *testing.T) {
 			t.Errorf("%q: %v", clear.text, err)
 		}
 	}
+	// A runtime without an identifier is named by position; it came from
+	// the overlay (another fuzzer finding).
+	for _, text := range []string{"runtimes:\n  - identifier:", "runtimes: [{identifier: ~}]\n", "runtimes: [{name: x}]\n", "runtimes: [{identifier: \"  \"}]\n"} {
+		path := writeOverlay(t, "anon.yaml", text)
+		if _, err := Load(path); err == nil || !strings.HasPrefix(err.Error(), "catalog "+path+`: runtime "#19": field "identifier": required`) {
+			t.Errorf("%q: %v", text, err)
+		}
+	}
 	later := writeOverlay(t, "readd.yaml", "components: {nodejs14: {kind: file, version: \"1\", description: x, path: /x, content: x}}\n")
 	cleared := writeOverlay(t, "clear.yaml", "components: null\n")
 	if _, err := Load(cleared, later); err == nil || !strings.HasPrefix(err.Error(), "catalog "+cleared+`: runtime "nodejs14.x": field "components[1]": unknown component "aws-sdk-js"`) {
