@@ -191,7 +191,60 @@ func newCachedImage(ctx context.Context, repo name.Repository, raw []byte, c met
 	if !ok {
 		return nil, fmt.Errorf("config %s not cached", m.Config.Digest)
 	}
-	return partial.CompressedToImage(&cachedImage{ctx: ctx, repo: repo, raw: raw, manifest: m, config: cfg, o: o})
+	img, err := partial.CompressedToImage(&cachedImage{ctx: ctx, repo: repo, raw: raw, manifest: m, config: cfg, o: o})
+	if err != nil {
+		return nil, err
+	}
+	return &mountableImage{Image: img, repo: repo}, nil
+}
+
+// mountableImage hands out its layers as remote.MountableLayer, as an image
+// read from the registry does: pushed to another repository of the same
+// registry, a layer is mounted from repo instead of uploaded.
+type mountableImage struct {
+	v1.Image
+	repo name.Repository
+}
+
+func (m *mountableImage) mountable(l v1.Layer) (v1.Layer, error) {
+	d, err := l.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return &remote.MountableLayer{Layer: l, Reference: m.repo.Digest(d.String())}, nil
+}
+
+// Layers implements v1.Image.
+func (m *mountableImage) Layers() ([]v1.Layer, error) {
+	ls, err := m.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Layer, len(ls))
+	for i, l := range ls {
+		if out[i], err = m.mountable(l); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// LayerByDigest implements v1.Image.
+func (m *mountableImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	l, err := m.Image.LayerByDigest(h)
+	if err != nil {
+		return nil, err
+	}
+	return m.mountable(l)
+}
+
+// LayerByDiffID implements v1.Image.
+func (m *mountableImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	l, err := m.Image.LayerByDiffID(h)
+	if err != nil {
+		return nil, err
+	}
+	return m.mountable(l)
 }
 
 func (c *cachedImage) RawManifest() ([]byte, error)   { return c.raw, nil }

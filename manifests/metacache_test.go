@@ -6,8 +6,12 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/rtbuild/rtbuild/layers/testtools"
 )
 
 // pinnedBase writes a two-platform index to reg and returns its
@@ -159,5 +163,47 @@ func TestPullBaseMetadataCacheSingleImageChecksPlatform(t *testing.T) {
 	// The cached image is amd64: asking for arm64 still fails as before.
 	if _, err := PullBase(context.Background(), ref, arm64, o); err == nil {
 		t.Error("an amd64 image was accepted as arm64 from the cache")
+	}
+}
+
+// A cached base's layers are mountable from the base's repository, as a
+// registry image's are: pushed to another repository of the same registry
+// (Debian's docker-registry, which keeps blobs per repository), they are
+// mounted, not uploaded.
+func TestCachedBaseLayersAreMountable(t *testing.T) {
+	reg := testtools.StartRegistry(t)
+	idx, _ := dockerIndex(t, amd64, arm64)
+	writeIndex(t, reg.Host+"/amazonlinux:2", idx)
+	ref := reg.Host + "/amazonlinux:2@" + digest(t, idx).String()
+	o := testOptions()
+	o.MetadataDir = t.TempDir()
+	if _, err := PullBase(context.Background(), ref, amd64, o); err != nil {
+		t.Fatal(err)
+	}
+	b, err := PullBase(context.Background(), ref, amd64, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := b.Image.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		ml, ok := l.(*remote.MountableLayer)
+		if !ok {
+			t.Fatalf("layer is a %T, not a remote.MountableLayer", l)
+		}
+		if got, want := ml.Reference.Context().RepositoryStr(), "amazonlinux"; got != want {
+			t.Errorf("mount from %q, want %q", got, want)
+		}
+	}
+	upBefore, mountBefore := blobTraffic(reg)
+	dst, _ := name.ParseReference(reg.Host + "/function:1")
+	if err := remote.Write(dst, b.Image); err != nil {
+		t.Fatal(err)
+	}
+	up, mounts := blobTraffic(reg)
+	if up-upBefore != 1 || mounts-mountBefore != len(ls) {
+		t.Errorf("push to another repository: %d uploads (want 1: the config), %d mounts (want %d: every layer)", up-upBefore, mounts-mountBefore, len(ls))
 	}
 }

@@ -213,7 +213,11 @@ func Build(ctx context.Context, cat *images.Catalog, req Request, epoch time.Tim
 		res.Name = req.Base
 		for _, a := range archs {
 			rep.Report(builder.Event{Time: time.Now(), Arch: string(a), Component: "base", Status: "resolving", Message: req.Base})
-			b, err := manifests.PullBase(ctx, req.Base, platformOf(a), opts.Registry)
+			ro := opts.Registry
+			if opts.CacheDir != "" {
+				ro.MetadataDir = builder.MetadataDir(opts.CacheDir)
+			}
+			b, err := manifests.PullBase(ctx, req.Base, platformOf(a), ro)
 			if err != nil {
 				return nil, err
 			}
