@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rtbuild/rtbuild/layers/fetch"
 )
@@ -30,7 +31,14 @@ func newStoredImage(img v1.Image, store *fetch.Store, downloaded *atomic.Int64) 
 	return &storedImage{Image: img, store: store, downloaded: downloaded}
 }
 
+// wrap serves l's bytes from the store. A layer the registry image said
+// may be mounted (remote.MountableLayer) stays mountable: pushed to
+// another repository of the base's registry it is mounted from the base's
+// repository, not uploaded.
 func (s *storedImage) wrap(l v1.Layer) v1.Layer {
+	if ml, ok := l.(*remote.MountableLayer); ok {
+		return &remote.MountableLayer{Layer: &storedLayer{Layer: ml.Layer, img: s}, Reference: ml.Reference}
+	}
 	return &storedLayer{Layer: l, img: s}
 }
 

@@ -154,3 +154,47 @@ func TestCacheHitsAndOneComponentChange(t *testing.T) {
 		t.Errorf("metadata says %d built, layers show %d distinct rebuilt", third.Cache.LayersBuilt, len(misses))
 	}
 }
+
+// TestBaseLayersMountedFromTheBaseRepository: pushed to the registry that
+// holds its base (a team's mirror of the Amazon Linux images, say), a
+// runtime image's base layers are mounted from the base's repository, not
+// uploaded again — on a cold build and on one whose base metadata comes
+// from the cache's metadata store.
+func TestBaseLayersMountedFromTheBaseRepository(t *testing.T) {
+	w := testworld.Start(t)
+	cacheDir := t.TempDir()
+	for i, repo := range []string{"mount/first", "mount/second"} {
+		dir := t.TempDir()
+		md := filepath.Join(dir, "md.json")
+		ref := w.Registry.Host + "/" + repo + ":1"
+		mustCLI(t, dir, nil, append([]string{"image", "nodejs14.x", "--arch", "arm64", "--cache-dir", cacheDir,
+			"--metadata-file", md, "--push", ref}, w.Args()...)...)
+		m := readMetadata(t, md)
+		base := map[string]bool{}
+		for _, l := range m.Images[0].Platforms[0].Layers {
+			if l.Cache == "base" {
+				base[l.Digest.Hex] = true
+			}
+		}
+		if len(base) == 0 {
+			t.Fatal("no base layers in the metadata")
+		}
+		mounted, uploaded := 0, 0
+		for _, line := range strings.Split(w.Registry.Log(), "\n") {
+			if !strings.Contains(line, "/v2/"+repo+"/blobs/uploads/") {
+				continue
+			}
+			for hex := range base {
+				switch {
+				case strings.Contains(line, `"POST `) && strings.Contains(line, "mount=sha256%3A"+hex) && strings.Contains(line, `" 201 `):
+					mounted++
+				case strings.Contains(line, `"PUT `) && strings.Contains(line, "digest=sha256%3A"+hex):
+					uploaded++
+				}
+			}
+		}
+		if mounted != len(base) || uploaded != 0 {
+			t.Errorf("build %d: %d of %d base layers mounted, %d uploaded; want all mounted, none uploaded", i+1, mounted, len(base), uploaded)
+		}
+	}
+}
