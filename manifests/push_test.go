@@ -2,6 +2,8 @@ package manifests
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -133,4 +135,57 @@ func TestPushMirrorAndErrors(t *testing.T) {
 
 	_, err = Push(ctx, "registry.example:5000/x:1", idx, nil, RegistryOptions{Keychain: o.Keychain, Transport: redirectTransport(reg.host)})
 	assertOneLine(t, err, "push registry.example:5000/x:1", "--insecure-registry")
+}
+
+// TestPushSessionIndexMovesLast: the per-arch images and the referrers
+// (SBOMs) are pushed concurrently, and the index's tag is written only
+// after every one of them, so a reader of REF never finds an index whose
+// parts or SBOMs are missing.
+func TestPushSessionIndexMovesLast(t *testing.T) {
+	reg := newTestRegistry(t)
+	idx, imgs := dockerIndex(t, amd64, arm64)
+	var sboms []v1.Image
+	for _, img := range imgs {
+		sub, err := SubjectDescriptor(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := NewArtifact(sub, "application/spdx+json", []byte(`{"spdxVersion":"SPDX-2.3"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sboms = append(sboms, a)
+	}
+	res, err := NewPushSession(testOptions()).Push(context.Background(), reg.host+"/lambda/node:14", idx,
+		map[string]v1.Image{"amd64": imgs[0], "arm64": imgs[1]}, sboms...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Referrers) != 2 || !strings.Contains(res.Referrers[0], "@sha256:") || res.Referrers[0] == res.Referrers[1] {
+		t.Errorf("referrers %v", res.Referrers)
+	}
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	var puts []string
+	for _, p := range reg.paths {
+		if strings.HasPrefix(p, "PUT ") && strings.Contains(p, "/manifests/") {
+			puts = append(puts, strings.TrimPrefix(p, "PUT /v2/lambda/node/manifests/"))
+		}
+	}
+	// Two arch tags, two SBOMs by digest, possibly the referrers fallback
+	// tags, then the index: last.
+	if len(puts) < 5 || puts[len(puts)-1] != "14" {
+		t.Fatalf("manifest PUTs %v: want the index (14) last", puts)
+	}
+	for _, want := range []string{"14-x86_64", "14-arm64"} {
+		if !slices.Contains(puts[:len(puts)-1], want) {
+			t.Errorf("manifest PUTs %v: %s missing before the index", puts, want)
+		}
+	}
+	for _, r := range res.Referrers {
+		d := r[strings.Index(r, "@")+1:]
+		if !slices.Contains(puts[:len(puts)-1], d) {
+			t.Errorf("manifest PUTs %v: the SBOM %s missing before the index", puts, d)
+		}
+	}
 }
