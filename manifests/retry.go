@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // How pulls and pushes survive a flaky registry. go-containerregistry
@@ -69,6 +70,18 @@ func retryable(err error) bool {
 	switch {
 	case err == nil, errors.As(err, &plain), errors.Is(err, context.Canceled):
 		return false
+	}
+	// The concrete types first: errors.As stops at the first match, and a
+	// failed ping joins two errors (its https attempt, then the plain-HTTP
+	// one a loopback registry answers) whose first, a *url.Error, has a
+	// Temporary method that says false while the second is a 503.
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.Temporary() {
+		return true
+	}
+	var stall *StallError
+	if errors.As(err, &stall) {
+		return true
 	}
 	var te interface{ Temporary() bool }
 	if errors.As(err, &te) && te.Temporary() {

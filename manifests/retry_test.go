@@ -15,10 +15,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rtbuild/rtbuild/layers/faultproxy"
 	"github.com/rtbuild/rtbuild/layers/mirror"
+	"github.com/rtbuild/rtbuild/layers/testtools"
 )
 
 var (
@@ -260,4 +263,41 @@ func TestTLSVerifiedByDefault(t *testing.T) {
 		t.Fatal("push to an untrusted TLS registry succeeded")
 	}
 	assertOneLine(t, err, "TLS certificate is not trusted")
+}
+
+// TestFaultPingForAMountIsRetried: pushing layers mountable from another
+// repository of the registry makes go-containerregistry ping the registry
+// again (for a token with the source's scope), with a context that its
+// transport does not retry; a 503 on that ping is retried by the upload's
+// own retry. The soak found the push failing there: the ping's error
+// joins the failed https attempt (first) and the 503 (second), and only
+// the first was looked at.
+func TestFaultPingForAMountIsRetried(t *testing.T) {
+	reg := testtools.StartRegistry(t)
+	base := platformImage(t, amd64, 2)
+	writeImage(t, reg.Host+"/base:1", base)
+	p := faultproxy.Start(t, "http://"+reg.Host, faultproxy.Options{Rules: []faultproxy.Rule{
+		// 1: the pull; 2: the push session; 3: the push's re-ping for the mount.
+		{Method: http.MethodGet, Path: regexp.MustCompile(`^/v2/$`), Nth: []int{3}, Fault: faultproxy.Fault{Kind: faultproxy.Status, Code: 503}},
+	}})
+	o := faultOptions(t, p)
+	r, _ := name.ParseReference(p.Host + "/base:1")
+	img, err := remote.Image(r, o.remoteOptions(context.Background())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, _ := img.Layers()
+	if _, ok := ls[0].(*remote.MountableLayer); !ok {
+		t.Fatalf("layers of a registry image are %T, want mountable", ls[0])
+	}
+	idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &amd64}})
+	if _, err := Push(context.Background(), "registry.example/function:1", idx, map[string]v1.Image{"amd64": img}, o); err != nil {
+		t.Fatalf("push with a 503 on the mount's ping: %v", err)
+	}
+	if ev := p.Events(); len(ev) != 1 {
+		t.Fatalf("faults injected: %v, want the one 503 on the third ping", ev)
+	}
+	if got := remoteDigest(t, reg.Host+"/function:1-x86_64"); got != digest(t, img) {
+		t.Errorf("pushed %s, want %s", got, digest(t, img))
+	}
 }
