@@ -4,16 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/rtbuild/rtbuild/layers/fetch"
-	"github.com/rtbuild/rtbuild/manifests"
 )
 
 // Event is one step of progress: a component of an image changing state.
@@ -191,48 +185,6 @@ func (j *JSONReporter) Close(s *Summary) {
 	if s != nil {
 		_ = j.enc.Encode(Event{Time: time.Now(), Status: "summary", Summary: s})
 	}
-}
-
-// UploadCounter counts the blob bytes pushes send to registries (PATCH and
-// PUT bodies of blob uploads; blobs the registry has, and mounts, send
-// none). Count wraps a RegistryOptions' transport with it.
-type UploadCounter struct {
-	n    atomic.Int64
-	next http.RoundTripper
-}
-
-// CountUploads returns o with its transport wrapped by a new UploadCounter.
-func CountUploads(o manifests.RegistryOptions) (manifests.RegistryOptions, *UploadCounter) {
-	c := &UploadCounter{next: o.Transport}
-	if c.next == nil {
-		c.next = remote.DefaultTransport
-	}
-	o.Transport = c
-	return o, c
-}
-
-// Bytes returns the bytes uploaded so far.
-func (c *UploadCounter) Bytes() int64 { return c.n.Load() }
-
-// RoundTrip implements http.RoundTripper.
-func (c *UploadCounter) RoundTrip(req *http.Request) (*http.Response, error) {
-	if strings.Contains(req.URL.Path, "/blobs/uploads/") && (req.Method == http.MethodPatch || req.Method == http.MethodPut) &&
-		req.Body != nil && req.Body != http.NoBody {
-		req = req.Clone(req.Context())
-		req.Body = &countingBody{ReadCloser: req.Body, n: &c.n}
-	}
-	return c.next.RoundTrip(req)
-}
-
-type countingBody struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.n.Add(int64(n))
-	return n, err
 }
 
 // HumanBytes formats n as B, KiB, MiB or GiB.

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -110,8 +107,7 @@ func Rebase(ctx context.Context, fnRef string, opts RebaseOptions, o RegistryOpt
 	if err != nil {
 		return fail(err)
 	}
-	counter := &uploadCounter{}
-	o.Transport = counter.wrap(o.Transport)
+	o, counter := CountUploads(o)
 	ropts := o.remoteOptions(ctx)
 	desc, err := remote.Get(r, ropts...)
 	if err != nil {
@@ -231,7 +227,7 @@ func Rebase(ctx context.Context, fnRef string, opts RebaseOptions, o RegistryOpt
 		}
 		res.Images = append(res.Images, ri)
 	}
-	res.BlobsUploaded, res.BytesUploaded = int(counter.blobs.Load()), counter.bytes.Load()
+	res.BlobsUploaded, res.BytesUploaded = int(counter.Blobs()), counter.Bytes()
 	return res, nil
 }
 
@@ -538,42 +534,4 @@ func ownHistory(fcf *v1.ConfigFile, n int) []v1.History {
 		h[i] = v1.History{Created: fcf.Created, Comment: "function layer"}
 	}
 	return h
-}
-
-// uploadCounter counts the blob bodies a push sends.
-type uploadCounter struct {
-	blobs, bytes atomic.Int64
-	next         http.RoundTripper
-}
-
-func (c *uploadCounter) wrap(next http.RoundTripper) http.RoundTripper {
-	if next == nil {
-		next = remote.DefaultTransport
-	}
-	c.next = next
-	return c
-}
-
-func (c *uploadCounter) RoundTrip(req *http.Request) (*http.Response, error) {
-	if strings.Contains(req.URL.Path, "/blobs/uploads/") && (req.Method == http.MethodPatch || req.Method == http.MethodPut) {
-		if req.Method == http.MethodPut {
-			c.blobs.Add(1)
-		}
-		if req.Body != nil && req.Body != http.NoBody {
-			req = req.Clone(req.Context())
-			req.Body = &countingBody{ReadCloser: req.Body, n: &c.bytes}
-		}
-	}
-	return c.next.RoundTrip(req)
-}
-
-type countingBody struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.n.Add(int64(n))
-	return n, err
 }

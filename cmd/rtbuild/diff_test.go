@@ -8,7 +8,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -67,22 +66,7 @@ func diffImage(t *testing.T, arch string, v diffVariant) v1.Image {
 // writeDiffLayout writes an OCI layout of an index of the variant for archs.
 func writeDiffLayout(t *testing.T, v diffVariant, archs ...string) string {
 	t.Helper()
-	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	for _, arch := range archs {
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
-			Add:        diffImage(t, arch, v),
-			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}},
-		})
-	}
-	dir := t.TempDir()
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "nodejs12.x"})); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return writeIndexLayout(t, "nodejs12.x", func(arch string) v1.Image { return diffImage(t, arch, v) }, archs...)
 }
 
 var diffOld = diffVariant{node: "12.22.11", ric: "2.1.0", ricContent: "ric v1", lang: "en_US.UTF-8",

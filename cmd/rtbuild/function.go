@@ -8,6 +8,7 @@ import (
 
 	"github.com/rtbuild/rtbuild/builder"
 	"github.com/rtbuild/rtbuild/builder/function"
+	"github.com/rtbuild/rtbuild/manifests"
 )
 
 func newFunctionCommand(g *globalFlags) *cobra.Command {
@@ -80,7 +81,7 @@ func newFunctionCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer builder.CloseReporter(reporter, nil) // a no-op after the summary
-			reg, uploads := builder.CountUploads(reg)
+			reg, uploads := manifests.CountUploads(reg)
 			req.AllowDeprecated, req.Today, req.Locked = allowDeprecated, time.Now().UTC(), locked
 			start := time.Now()
 			res, err := function.Build(cmd.Context(), cat, req, epoch, builder.Options{

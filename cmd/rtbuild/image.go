@@ -108,7 +108,7 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 				}
 				return nil
 			}
-			reg, uploads := builder.CountUploads(reg)
+			reg, uploads := manifests.CountUploads(reg)
 			res, err := builder.Build(cmd.Context(), plan, builder.Options{
 				CacheDir: cacheDir, Registry: reg, Offline: offline, Jobs: jobs, Reporter: reporter, Compression: comp,
 			})

@@ -58,10 +58,17 @@ func testRuntimeImage(t *testing.T, arch string) v1.Image {
 // for amd64 and arm64, named "nodejs12.x", and returns its directory.
 func writeTestLayout(t *testing.T) string {
 	t.Helper()
+	return writeIndexLayout(t, "nodejs12.x", func(arch string) v1.Image { return testRuntimeImage(t, arch) }, "amd64", "arm64")
+}
+
+// writeIndexLayout writes an OCI layout holding one OCI index, named ref,
+// of image(arch) for each of archs, and returns its directory.
+func writeIndexLayout(t *testing.T, ref string, image func(arch string) v1.Image, archs ...string) string {
+	t.Helper()
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	for _, arch := range []string{"amd64", "arm64"} {
+	for _, arch := range archs {
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
-			Add:        testRuntimeImage(t, arch),
+			Add:        image(arch),
 			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}},
 		})
 	}
@@ -70,7 +77,7 @@ func writeTestLayout(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "nodejs12.x"})); err != nil {
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": ref})); err != nil {
 		t.Fatal(err)
 	}
 	return dir

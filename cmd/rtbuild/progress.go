@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rtbuild/rtbuild/builder"
+	"github.com/rtbuild/rtbuild/manifests"
 )
 
 // newReporter picks the progress output of --progress: tty (a live view),
@@ -33,7 +34,7 @@ func newReporter(mode string, w io.Writer) (builder.Reporter, error) {
 }
 
 // summary is the end-of-build summary of md, built since start.
-func summary(start time.Time, md *builder.Metadata, stats builder.Stats, uploads *builder.UploadCounter) *builder.Summary {
+func summary(start time.Time, md *builder.Metadata, stats builder.Stats, uploads *manifests.UploadCounter) *builder.Summary {
 	s := &builder.Summary{
 		Images: len(md.Images), Seconds: time.Since(start).Seconds(),
 		LayersBuilt: stats.LayersBuilt, LayersCached: stats.LayersCached, BytesDownloaded: stats.BytesDownloaded,
